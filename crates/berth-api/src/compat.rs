@@ -1,0 +1,1 @@
+//! Differences between API versions in the JSON we send, applied in one place.

@@ -1,0 +1,1 @@
+//! Hijacked connections for attach and exec start (filled in with the engine wiring).

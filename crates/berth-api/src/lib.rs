@@ -1,0 +1,28 @@
+//! The Docker Engine API server of Berth (API versions 1.24 – 1.45).
+//!
+//! `berthd` binds the unix socket(s) and hands each listener to [`serve`]. Every
+//! request flows through the same steps:
+//!
+//! 1. [`router`] strips the optional `/v1.NN` prefix (checked by [`version`]) and maps the
+//!    method and path to a [`router::Route`];
+//! 2. the handler in [`handlers`] parses the query ([`query`]) and body, calls one typed
+//!    engine method and turns the result into JSON, a stream ([`body`]) or a hijacked
+//!    connection ([`hijack`]);
+//! 3. errors of any kind become Docker's `{"message": …}` body with the status chosen
+//!    in one place ([`error`]), and [`server`] adds the headers Docker sends on every
+//!    response (`Api-Version`, `Ostype`, `Server`, …).
+//!
+//! Version-specific differences of the JSON shapes live in [`compat`] only.
+
+pub mod body;
+pub mod compat;
+pub mod error;
+pub mod handlers;
+pub mod hijack;
+pub mod query;
+pub mod router;
+pub mod server;
+pub mod version;
+
+pub use error::ApiError;
+pub use server::{serve, Api, DaemonConfig};

@@ -1,0 +1,172 @@
+//! Method + path (version prefix already removed) → [`Route`].
+//!
+//! A hand-written matcher: the Engine API is a fixed, small set of paths. Image names
+//! may contain slashes and colons (`localhost:5000/a/b:tag`), so image routes match a
+//! fixed prefix and a fixed suffix and take everything between as the name.
+
+use crate::query::decode_path;
+use hyper::Method;
+
+/// Every route the server knows. Payloads are decoded ids or names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Ping,
+    Version,
+    Info,
+    Events,
+    SystemDf,
+
+    ContainerCreate,
+    ContainerList,
+    ContainerPrune,
+    ContainerInspect(String),
+    ContainerStart(String),
+    ContainerStop(String),
+    ContainerRestart(String),
+    ContainerKill(String),
+    ContainerPause(String),
+    ContainerUnpause(String),
+    ContainerWait(String),
+    ContainerRename(String),
+    ContainerResize(String),
+    ContainerUpdate(String),
+    ContainerDelete(String),
+    ContainerLogs(String),
+    ContainerAttach(String),
+    ContainerTop(String),
+    ContainerStats(String),
+    ContainerExec(String),
+
+    ExecStart(String),
+    ExecResize(String),
+    ExecInspect(String),
+
+    ImageList,
+    ImageCreate,
+    ImageInspect(String),
+    ImageHistory(String),
+    ImageTag(String),
+    ImageDelete(String),
+}
+
+/// Match a request. `None` means Docker's `page not found` (also for a known path with
+/// the wrong method, as Docker answers).
+pub fn route(method: &Method, path: &str) -> Option<Route> {
+    let path = path.trim_end_matches('/');
+    let is = |m: &Method| method == m;
+    let get = is(&Method::GET) || is(&Method::HEAD);
+    let post = is(&Method::POST);
+    let delete = is(&Method::DELETE);
+
+    match path {
+        "/_ping" if get => return Some(Route::Ping),
+        "/version" if get => return Some(Route::Version),
+        "/info" if get => return Some(Route::Info),
+        "/events" if get => return Some(Route::Events),
+        "/system/df" if get => return Some(Route::SystemDf),
+        "/containers/create" if post => return Some(Route::ContainerCreate),
+        "/containers/json" if get => return Some(Route::ContainerList),
+        "/containers/prune" if post => return Some(Route::ContainerPrune),
+        "/images/json" if get => return Some(Route::ImageList),
+        "/images/create" if post => return Some(Route::ImageCreate),
+        _ => {}
+    }
+
+    if let Some(rest) = path.strip_prefix("/images/") {
+        return image_route(method, rest);
+    }
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    match segs.as_slice() {
+        ["containers", id] if delete => Some(Route::ContainerDelete(decode_path(id))),
+        ["containers", id, action] => {
+            let id = decode_path(id);
+            Some(match (*action, get, post) {
+                ("json", true, _) => Route::ContainerInspect(id),
+                ("logs", true, _) => Route::ContainerLogs(id),
+                ("top", true, _) => Route::ContainerTop(id),
+                ("stats", true, _) => Route::ContainerStats(id),
+                ("start", _, true) => Route::ContainerStart(id),
+                ("stop", _, true) => Route::ContainerStop(id),
+                ("restart", _, true) => Route::ContainerRestart(id),
+                ("kill", _, true) => Route::ContainerKill(id),
+                ("pause", _, true) => Route::ContainerPause(id),
+                ("unpause", _, true) => Route::ContainerUnpause(id),
+                ("wait", _, true) => Route::ContainerWait(id),
+                ("rename", _, true) => Route::ContainerRename(id),
+                ("resize", _, true) => Route::ContainerResize(id),
+                ("update", _, true) => Route::ContainerUpdate(id),
+                ("attach", _, true) => Route::ContainerAttach(id),
+                ("exec", _, true) => Route::ContainerExec(id),
+                _ => return None,
+            })
+        }
+        ["exec", id, "start"] if post => Some(Route::ExecStart(decode_path(id))),
+        ["exec", id, "resize"] if post => Some(Route::ExecResize(decode_path(id))),
+        ["exec", id, "json"] if get => Some(Route::ExecInspect(decode_path(id))),
+        _ => None,
+    }
+}
+
+/// `/images/<name>[/<action>]` where `<name>` may hold slashes.
+fn image_route(method: &Method, rest: &str) -> Option<Route> {
+    if rest.is_empty() {
+        return None;
+    }
+    if *method == Method::DELETE {
+        return Some(Route::ImageDelete(decode_path(rest)));
+    }
+    let (name, action) = rest.rsplit_once('/')?;
+    if name.is_empty() {
+        return None;
+    }
+    let name = decode_path(name);
+    match (action, method) {
+        ("json", &Method::GET) => Some(Route::ImageInspect(name)),
+        ("history", &Method::GET) => Some(Route::ImageHistory(name)),
+        ("tag", &Method::POST) => Some(Route::ImageTag(name)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_routes() {
+        assert_eq!(route(&Method::GET, "/_ping"), Some(Route::Ping));
+        assert_eq!(route(&Method::HEAD, "/_ping"), Some(Route::Ping));
+        assert_eq!(
+            route(&Method::POST, "/containers/web/start"),
+            Some(Route::ContainerStart("web".into()))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/containers/abc"),
+            Some(Route::ContainerDelete("abc".into()))
+        );
+        assert_eq!(route(&Method::GET, "/containers/web/start"), None);
+        assert_eq!(route(&Method::GET, "/nope"), None);
+        assert_eq!(
+            route(&Method::POST, "/exec/e1/start"),
+            Some(Route::ExecStart("e1".into()))
+        );
+    }
+
+    #[test]
+    fn image_names_with_slashes_and_ports() {
+        assert_eq!(
+            route(&Method::GET, "/images/localhost:5000/a/b:tag/json"),
+            Some(Route::ImageInspect("localhost:5000/a/b:tag".into()))
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/images/localhost:5000/a/b:tag"),
+            Some(Route::ImageDelete("localhost:5000/a/b:tag".into()))
+        );
+        assert_eq!(
+            route(&Method::POST, "/images/busybox/tag"),
+            Some(Route::ImageTag("busybox".into()))
+        );
+        assert_eq!(route(&Method::GET, "/images/json"), Some(Route::ImageList));
+        assert_eq!(route(&Method::GET, "/images/busybox"), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The accept loop and per-request plumbing: HTTP/1.1 over a unix socket with hyper,
+//! upgrades enabled (attach and exec take over the connection), version prefix,
+//! routing, and the headers Docker puts on every response.
+
+use crate::body::Body;
+use crate::error::ApiError;
+use crate::handlers;
+use crate::query::Query;
+use crate::router;
+use crate::version::{self, ApiVersion, MAX_API_VERSION};
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::UnixListener;
+
+/// Daemon facts the API reports (`/version`, `/info`) and needs (paths).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Our version, sent as `Server: Docker/<version> (linux)` and in `/version`.
+    pub server_version: String,
+    /// Unique daemon id (stable across restarts), `/info` `ID`.
+    pub id: String,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// Logging driver of new containers (`json-file` unless configured).
+    pub log_driver: String,
+    /// `debug` on the daemon, reported by `/info`.
+    pub debug: bool,
+    /// Labels from the daemon config, reported by `/info`.
+    pub labels: Vec<String>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            id: String::new(),
+            data_root: PathBuf::from("/var/lib/berth"),
+            exec_root: PathBuf::from("/run/berth"),
+            log_driver: "json-file".into(),
+            debug: false,
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Everything a handler can reach: the engine and the daemon facts.
+pub struct Api {
+    pub config: DaemonConfig,
+}
+
+/// What a handler knows about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct ReqCtx {
+    /// The version the client asked for (the newest when it sent no prefix).
+    pub version: ApiVersion,
+    pub query: Query,
+    pub method: hyper::Method,
+}
+
+/// Serve `listener` until `shutdown` resolves. Running requests are not waited for: the
+/// daemon exits right after, and containers keep running (live restore).
+pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    eprintln!("berthd: accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(handle(api, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            // A client going away mid-request is normal (ctrl-c on `logs -f`); nothing
+            // to report.
+            let _ = conn.await;
+        });
+    }
+}
+
+/// One request end to end: version, route, handler, common headers.
+pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response<Body> {
+    let mut resp = match dispatch(api.clone(), req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        "Api-Version",
+        HeaderValue::from_static(API_VERSION_HEADER),
+    );
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Docker/{} (linux)",
+        api.config.server_version
+    )) {
+        h.insert(hyper::header::SERVER, v);
+    }
+    resp
+}
+
+const API_VERSION_HEADER: &str = "1.45";
+const _: () = assert!(MAX_API_VERSION.0 == 1 && MAX_API_VERSION.1 == 45);
+
+async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_string();
+    let (asked, rest) = version::split_prefix(&path)?;
+    let route = router::route(req.method(), rest).ok_or_else(ApiError::page_not_found)?;
+    let ctx = ReqCtx {
+        version: asked.unwrap_or(MAX_API_VERSION),
+        query: Query::parse(req.uri().query()),
+        method: req.method().clone(),
+    };
+    handlers::dispatch(&api, &ctx, route, req).await
+}

@@ -1,0 +1,1 @@
+//! placeholder: the cgroups helper builds this crate (see docs/architecture.md)

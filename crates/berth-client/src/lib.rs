@@ -1,0 +1,322 @@
+//! Synchronous Docker Engine API client over a unix socket, used by the `berth` CLI
+//! and by tests. No async runtime: each call opens a fresh connection, writes one
+//! HTTP/1.1 request by hand ([`http`]) and reads the response; attach/exec use
+//! [`Client::hijack`] to get the raw duplex socket back; multiplexed output is
+//! decoded by [`stream`]. The API version is negotiated once through `GET /_ping`.
+
+pub mod api;
+pub mod http;
+pub mod stream;
+
+use std::io::{self, BufReader, Read};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+pub use http::{Body, Head, Query};
+pub use stream::{Frame, FrameReader, JsonLines, StreamKind};
+
+/// Highest API version this client speaks.
+pub const MAX_API_VERSION: &str = "1.45";
+/// Version assumed when the daemon does not say (what Docker's client assumes too).
+pub const FALLBACK_API_VERSION: &str = "1.24";
+/// Default daemon address.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// Errors of API calls; `Display` gives Docker's wording.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Cannot connect to the Berth daemon at {host}. Is the berth daemon running?")]
+    Connect {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Error response from daemon: {message}")]
+    Api { status: u16, message: String },
+    #[error("unsupported host {0:?}: only unix:// sockets are supported")]
+    InvalidHost(String),
+    #[error("error during connect: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("error decoding the daemon's response: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// The HTTP status of a daemon error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True for a 404 from the daemon.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The daemon's message without the "Error response from daemon" prefix.
+    pub fn daemon_message(&self) -> Option<&str> {
+        match self {
+            Error::Api { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A response whose body has not been read yet. `Read` yields the decoded body.
+pub struct Response {
+    pub head: Head,
+    body: http::BodyReader<BufReader<UnixStream>>,
+}
+
+impl Response {
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// Reads the whole body as JSON (`null` for an empty body).
+    pub fn json(mut self) -> Result<serde_json::Value> {
+        let mut buf = Vec::new();
+        self.body.read_to_end(&mut buf)?;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        Ok(serde_json::from_slice(&buf)?)
+    }
+
+    /// Reads the whole body as bytes.
+    pub fn bytes(mut self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.body.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+impl Read for Response {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.body.read(buf)
+    }
+}
+
+/// A connection to one daemon.
+#[derive(Debug)]
+pub struct Client {
+    host: String,
+    socket: PathBuf,
+    /// `/v1.NN`, negotiated on first use.
+    prefix: OnceLock<String>,
+}
+
+impl Client {
+    /// `host` is `unix:///path/to.sock` or a plain socket path.
+    pub fn new(host: &str) -> Result<Client> {
+        let socket = if let Some(p) = host.strip_prefix("unix://") {
+            PathBuf::from(p)
+        } else if host.starts_with('/') || !host.contains("://") {
+            PathBuf::from(host)
+        } else {
+            return Err(Error::InvalidHost(host.to_string()));
+        };
+        if socket.as_os_str().is_empty() {
+            return Err(Error::InvalidHost(host.to_string()));
+        }
+        let host = if host.contains("://") {
+            host.to_string()
+        } else {
+            format!("unix://{host}")
+        };
+        Ok(Client {
+            host,
+            socket,
+            prefix: OnceLock::new(),
+        })
+    }
+
+    /// Uses a fixed API version instead of negotiating (e.g. `"1.41"`).
+    pub fn with_version(self, version: &str) -> Client {
+        let prefix = OnceLock::new();
+        let _ = prefix.set(format!("/v{version}"));
+        Client { prefix, ..self }
+    }
+
+    /// The host string as given (`unix://…`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn connect(&self) -> Result<UnixStream> {
+        UnixStream::connect(&self.socket).map_err(|source| Error::Connect {
+            host: self.host.clone(),
+            source,
+        })
+    }
+
+    /// `GET /_ping`: the response head (Api-Version, Server, OSType headers).
+    pub fn ping(&self) -> Result<Head> {
+        let resp = self.raw_request("GET", "/_ping", &[], Body::Empty)?;
+        let head = resp.head.clone();
+        let _ = resp.bytes();
+        Ok(head)
+    }
+
+    /// The negotiated API version, e.g. `1.45`.
+    pub fn api_version(&self) -> Result<String> {
+        Ok(self.prefix()?.trim_start_matches("/v").to_string())
+    }
+
+    fn prefix(&self) -> Result<&str> {
+        if let Some(p) = self.prefix.get() {
+            return Ok(p);
+        }
+        let head = self.ping()?;
+        let version = negotiate(head.header("Api-Version"));
+        Ok(self.prefix.get_or_init(|| format!("/v{version}")))
+    }
+
+    /// Sends one request to an unversioned path (the prefix is not added).
+    fn raw_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let stream = self.connect()?;
+        let mut all_headers = vec![("Connection", "close")];
+        all_headers.extend_from_slice(headers);
+        http::write_request(&mut &stream, method, path, &all_headers, body)?;
+        let mut reader = BufReader::new(stream);
+        let head = http::read_head(&mut reader)?;
+        let kind = head.body_kind(method);
+        Ok(Response {
+            head,
+            body: http::BodyReader::new(reader, kind),
+        })
+    }
+
+    /// Sends a request to a versioned API path like `/containers/json?all=1` and
+    /// turns a 4xx/5xx status into [`Error::Api`] with the daemon's message.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let full = format!("{}{}", self.prefix()?, path);
+        let resp = self.raw_request(method, &full, headers, body)?;
+        check(resp)
+    }
+
+    /// `GET path` → JSON.
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value> {
+        self.request("GET", path, &[], Body::Empty)?.json()
+    }
+
+    /// `POST path` with an optional JSON body → JSON (`null` when empty).
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let body = match body {
+            Some(v) => Body::Json(serde_json::to_vec(v)?),
+            None => Body::Empty,
+        };
+        self.request("POST", path, &[], body)?.json()
+    }
+
+    /// `DELETE path` → JSON (`null` when empty).
+    pub fn delete(&self, path: &str) -> Result<serde_json::Value> {
+        self.request("DELETE", path, &[], Body::Empty)?.json()
+    }
+
+    /// Sends a request asking to take over the connection (`Upgrade: tcp`), as attach
+    /// and exec start do, and returns the raw duplex socket once the daemon answers
+    /// 101 (or 200 from daemons that do not upgrade formally). Nothing past the
+    /// response head is consumed, so the first output bytes stay in the socket.
+    pub fn hijack(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<UnixStream> {
+        let full = format!("{}{}", self.prefix()?, path);
+        let stream = self.connect()?;
+        let body = match body {
+            Some(v) => Body::Json(serde_json::to_vec(v)?),
+            None => Body::Empty,
+        };
+        http::write_request(
+            &mut &stream,
+            method,
+            &full,
+            &[("Connection", "Upgrade"), ("Upgrade", "tcp")],
+            body,
+        )?;
+        // Capacity 1: the buffered reader never reads past the head.
+        let mut reader = BufReader::with_capacity(1, &stream);
+        let head = http::read_head(&mut reader)?;
+        match head.status {
+            101 | 200 => Ok(stream),
+            _ => {
+                let kind = head.body_kind(method);
+                let mut body = Vec::new();
+                let _ = http::BodyReader::new(reader, kind).read_to_end(&mut body);
+                Err(api_error(head.status, &head.reason, &body))
+            }
+        }
+    }
+}
+
+/// Picks the API version to use from the daemon's `Api-Version` header.
+pub fn negotiate(server: Option<&str>) -> String {
+    let Some(server) = server.map(str::trim).filter(|s| !s.is_empty()) else {
+        return FALLBACK_API_VERSION.to_string();
+    };
+    match (parse_version(server), parse_version(MAX_API_VERSION)) {
+        (Some(s), Some(max)) if s < max => server.to_string(),
+        (Some(_), _) => MAX_API_VERSION.to_string(),
+        (None, _) => FALLBACK_API_VERSION.to_string(),
+    }
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+fn check(resp: Response) -> Result<Response> {
+    if resp.head.status < 400 {
+        return Ok(resp);
+    }
+    let status = resp.head.status;
+    let reason = resp.head.reason.clone();
+    let body = resp.bytes().unwrap_or_default();
+    Err(api_error(status, &reason, &body))
+}
+
+/// Builds the error for a failed call from Docker's `{"message": "..."}` body.
+fn api_error(status: u16, reason: &str, body: &[u8]) -> Error {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body).trim().to_string();
+            if text.is_empty() {
+                reason.to_string()
+            } else {
+                text
+            }
+        });
+    Error::Api { status, message }
+}
+
+#[cfg(test)]
+mod tests;

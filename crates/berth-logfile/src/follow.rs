@@ -1,0 +1,155 @@
+//! Following a json-file log as the shim appends to it (`docker logs -f`).
+//!
+//! Poll based and synchronous: the engine calls [`Follower::poll`] from a blocking task
+//! on a timer. Each poll reads what was appended since the last one and returns the
+//! complete records; an unfinished last line is kept until its newline arrives. When the
+//! writer rotates (`path` renamed to `path.1`, a new `path` created), the follower
+//! finishes the old file through its open descriptor, reads any rotated file it skipped
+//! over, and continues at the start of the new `path`. A truncated file (`max_file` 1) is
+//! read again from its start.
+
+use crate::encode::decode_record;
+use crate::reader::{forward_records, numbered, open_optional};
+use crate::{Entry, LogError};
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// Bytes read per poll at most; call again at once when a poll returned records.
+const MAX_READ: usize = 4 * 1024 * 1024;
+
+/// Yields records appended to a log after an offset.
+#[derive(Debug)]
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    /// (dev, ino) of the open file, to notice rotation.
+    id: (u64, u64),
+    /// Next byte to read in the open file.
+    offset: u64,
+    /// Bytes of an unfinished line read before `offset`.
+    partial: Vec<u8>,
+    /// Offset to use when the file is first opened.
+    start: u64,
+}
+
+impl Follower {
+    /// Follow `path` from `start_offset` (e.g. from [`crate::read_with_offset`]). The file
+    /// need not exist yet.
+    pub fn new(path: impl AsRef<Path>, start_offset: u64) -> Follower {
+        Follower {
+            path: path.as_ref().to_path_buf(),
+            file: None,
+            id: (0, 0),
+            offset: 0,
+            partial: Vec::new(),
+            start: start_offset,
+        }
+    }
+
+    /// Follow only what is appended from now on.
+    pub fn at_end(path: impl AsRef<Path>) -> Follower {
+        let len = std::fs::metadata(path.as_ref()).map(|m| m.len()).unwrap_or(0);
+        Follower::new(path, len)
+    }
+
+    /// Offset in the current file up to which records have been returned.
+    pub fn offset(&self) -> u64 {
+        self.offset - self.partial.len() as u64
+    }
+
+    /// New complete records since the last poll (possibly none).
+    pub fn poll(&mut self) -> Result<Vec<Entry>, LogError> {
+        let mut out = Vec::new();
+        if self.file.is_none() && !self.open_current(self.start)? {
+            return Ok(out);
+        }
+        let n = self.read_available(&mut out)?;
+        if n >= MAX_READ {
+            return Ok(out);
+        }
+        // Rotated? Compare the open file with what the path names now.
+        let now = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if now == Some(self.id) {
+            return Ok(out);
+        }
+        // Finish the old file: the writer has closed it before renaming.
+        while self.read_available(&mut out)? >= MAX_READ {}
+        let old = self.id;
+        self.file = None;
+        self.partial.clear();
+        // Rotated files written after the old one (it moved to path.k: read path.(k-1)..1).
+        let mut skipped = Vec::new();
+        for k in 1..=64 {
+            let p = numbered(&self.path, k);
+            match std::fs::metadata(&p) {
+                Ok(m) if (m.dev(), m.ino()) == old => break,
+                Ok(_) => skipped.push(p),
+                Err(_) => {
+                    skipped.clear();
+                    break;
+                }
+            }
+        }
+        for p in skipped.iter().rev() {
+            if let Some(f) = open_optional(p)? {
+                forward_records(f, u64::MAX, &mut |e| out.push(e))
+                    .map_err(|source| LogError::Read { path: p.clone(), source })?;
+            }
+        }
+        if self.open_current(0)? {
+            self.read_available(&mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Open `path` at `offset`; false when it does not exist (yet).
+    fn open_current(&mut self, offset: u64) -> Result<bool, LogError> {
+        let Some(f) = open_optional(&self.path)? else {
+            return Ok(false);
+        };
+        let m = f.metadata().map_err(|source| self.read_err(source))?;
+        self.id = (m.dev(), m.ino());
+        self.offset = if offset > m.len() { 0 } else { offset };
+        self.partial.clear();
+        self.file = Some(f);
+        Ok(true)
+    }
+
+    /// Read from `offset` to EOF (at most MAX_READ bytes), decode complete lines.
+    fn read_available(&mut self, out: &mut Vec<Entry>) -> Result<usize, LogError> {
+        let Some(file) = &self.file else { return Ok(0) };
+        let len = file.metadata().map_err(|source| self.read_err(source))?.len();
+        if len < self.offset {
+            // Truncated in place (max_file 1): start over.
+            self.offset = 0;
+            self.partial.clear();
+        }
+        let want = ((len - self.offset) as usize).min(MAX_READ);
+        if want == 0 {
+            return Ok(0);
+        }
+        let mut buf = std::mem::take(&mut self.partial);
+        let keep = buf.len();
+        buf.resize(keep + want, 0);
+        let n = file
+            .read_at(&mut buf[keep..], self.offset)
+            .map_err(|source| LogError::Read { path: self.path.clone(), source })?;
+        buf.truncate(keep + n);
+        self.offset += n as u64;
+        let mut start = 0;
+        while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
+            if let Some(e) = decode_record(&buf[start..start + i + 1]) {
+                out.push(e);
+            }
+            start += i + 1;
+        }
+        buf.drain(..start);
+        self.partial = buf;
+        Ok(n)
+    }
+
+    fn read_err(&self, source: std::io::Error) -> LogError {
+        LogError::Read { path: self.path.clone(), source }
+    }
+}

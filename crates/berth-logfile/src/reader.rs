@@ -1,0 +1,232 @@
+//! Reading a json-file log with its rotated files (`docker logs`).
+//!
+//! Files are read oldest first (`path.N` … `path.1`, `path`). With `tail` the files are
+//! scanned backwards from the end in blocks, so `--tail 10` on a large log reads only its
+//! end. As in Docker, `tail` picks the last N records first and `since`/`until` then
+//! filter those. Lines that do not parse (a torn last line) are skipped.
+
+use crate::encode::decode_record;
+use crate::{Entry, LogError};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What `docker logs` asks for. `None` = no limit.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Only the last N records (`--tail N`; `Some(0)` returns nothing).
+    pub tail: Option<usize>,
+    /// Records at or after this time (`--since`).
+    pub since: Option<SystemTime>,
+    /// Records at or before this time (`--until`).
+    pub until: Option<SystemTime>,
+}
+
+impl ReadOptions {
+    fn keep(&self, e: &Entry) -> bool {
+        self.since.is_none_or(|s| e.time >= s) && self.until.is_none_or(|u| e.time <= u)
+    }
+}
+
+/// The log's files, oldest first: `path.N` … `path.1`, then `path` (whether it exists
+/// or not).
+pub fn rotated_paths(path: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for n in 1.. {
+        let p = numbered(path, n);
+        if !p.exists() {
+            break;
+        }
+        files.push(p);
+    }
+    files.reverse();
+    files.push(path.to_path_buf());
+    files
+}
+
+pub(crate) fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// All records of the log (rotated files included), filtered by `opts`. A missing log
+/// gives an empty list.
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<Vec<Entry>, LogError> {
+    read_with_offset(path, opts).map(|(entries, _)| entries)
+}
+
+/// Like [`read`], and also the byte offset in `path` just after the last complete record
+/// seen: hand it to [`crate::Follower::new`] to follow on without gaps or repeats.
+pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, u64), LogError> {
+    let files = rotated_paths(path);
+    // Fix the end of the current file first, so the offset matches what was read.
+    let current = open_optional(path)?;
+    let current_end = match &current {
+        Some(f) => f.metadata().map_err(|source| read_err(path, source))?.len(),
+        None => 0,
+    };
+    let complete_end = match &current {
+        Some(f) => complete_end(f, current_end).map_err(|source| read_err(path, source))?,
+        None => 0,
+    };
+
+    let mut entries = Vec::new();
+    match opts.tail {
+        Some(0) => {}
+        Some(n) => {
+            // Newest file first, backwards, until N records are found.
+            let mut rev = Vec::new();
+            for p in files.iter().rev() {
+                let (file, end) = if p == path {
+                    match &current {
+                        Some(f) => (f.try_clone().map_err(|source| read_err(p, source))?, complete_end),
+                        None => continue,
+                    }
+                } else {
+                    match open_optional(p)? {
+                        Some(f) => {
+                            let len = f.metadata().map_err(|source| read_err(p, source))?.len();
+                            (f, len)
+                        }
+                        None => continue,
+                    }
+                };
+                tail_records(&file, end, n, &mut rev).map_err(|source| read_err(p, source))?;
+                if rev.len() >= n {
+                    break;
+                }
+            }
+            rev.truncate(n);
+            rev.reverse();
+            entries = rev.into_iter().filter(|e| opts.keep(e)).collect();
+        }
+        None => {
+            for p in &files {
+                let (file, end) = if p == path {
+                    match &current {
+                        Some(f) => (f.try_clone().map_err(|source| read_err(p, source))?, complete_end),
+                        None => continue,
+                    }
+                } else {
+                    match open_optional(p)? {
+                        Some(f) => (f, u64::MAX),
+                        None => continue,
+                    }
+                };
+                forward_records(file, end, &mut |e| {
+                    if opts.keep(&e) {
+                        entries.push(e)
+                    }
+                })
+                .map_err(|source| read_err(p, source))?;
+            }
+        }
+    }
+    Ok((entries, complete_end))
+}
+
+fn read_err(path: &Path, source: std::io::Error) -> LogError {
+    LogError::Read { path: path.to_path_buf(), source }
+}
+
+pub(crate) fn open_optional(path: &Path) -> Result<Option<File>, LogError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(read_err(path, source)),
+    }
+}
+
+/// Offset just after the last `\n` before `end` (0 when there is none).
+fn complete_end(file: &File, end: u64) -> std::io::Result<u64> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut pos = end;
+    let mut buf = vec![0u8; BLOCK as usize];
+    while pos > 0 {
+        let start = pos.saturating_sub(BLOCK);
+        let chunk = &mut buf[..(pos - start) as usize];
+        read_exact_at(file, chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        pos = start;
+    }
+    Ok(0)
+}
+
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+}
+
+/// Decode every complete line of `file` up to `end` (a torn line after it is ignored).
+pub(crate) fn forward_records(file: File, end: u64, sink: &mut dyn FnMut(Entry)) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, file.take(end));
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') {
+            // Torn last line: the writer is still at it (or crashed in the middle).
+            return Ok(());
+        }
+        if let Some(e) = decode_record(&line) {
+            sink(e);
+        }
+    }
+}
+
+/// Push records of `file` (complete lines before `end`) newest first into `out` until it
+/// holds `need`.
+fn tail_records(file: &File, end: u64, need: usize, out: &mut Vec<Entry>) -> std::io::Result<()> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut file = file;
+    // `buf` holds bytes [pos, line_end): an unfinished (from the back) first line.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut pos = end;
+    let mut trimmed = false;
+    while out.len() < need {
+        if pos == 0 {
+            if trimmed && !buf.is_empty() {
+                if let Some(e) = decode_record(&buf) {
+                    out.push(e);
+                }
+            }
+            return Ok(());
+        }
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0u8; (pos - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&buf);
+        buf = block;
+        pos = start;
+        if !trimmed {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    buf.truncate(i + 1);
+                    trimmed = true;
+                }
+                None => continue,
+            }
+        }
+        // Peel complete lines off the back: a line starts after the previous '\n'.
+        while out.len() < need && !buf.is_empty() {
+            let body_end = buf.len() - 1;
+            match buf[..body_end].iter().rposition(|&b| b == b'\n') {
+                Some(j) => {
+                    if let Some(e) = decode_record(&buf[j + 1..]) {
+                        out.push(e);
+                    }
+                    buf.truncate(j + 1);
+                }
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Berth needs. `deps.sh build` for building and running,
+# `deps.sh test` adds what the test suite uses, `deps.sh bench` adds docker.io and
+# hyperfine for side-by-side benchmarks. Idempotent: skips apt when all are present.
+set -euo pipefail
+build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
+test=(busybox-static procps)
+bench=(docker.io hyperfine)
+want=("${build[@]}")
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test[@]}") ;;
+  bench) want+=("${test[@]}" "${bench[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "installing: ${missing[*]}" >&2
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

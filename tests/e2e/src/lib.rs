@@ -1,0 +1,449 @@
+//! End-to-end harness: each test starts its own `berthd` (own data root, exec root,
+//! socket and cgroup parent) and drives it with the real `berth` and `docker` CLIs.
+//!
+//! Everything a test creates lives under one temp directory and one cgroup parent, and
+//! [`Daemon`]'s `Drop` tears it all down (daemon, shims, container processes, mounts,
+//! cgroups, files) even when the test panics, so tests run in parallel and leave nothing.
+//! Binaries come from the workspace's target dir (`BERTH_BIN_DIR` overrides it).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Where `berth`, `berthd` and `berth-shim` are.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("BERTH_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("debug")
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "{} is missing: build the workspace binaries first (cargo build --bins)", p.display());
+    p
+}
+
+/// The real docker CLI, when installed.
+pub fn docker_cli() -> Option<PathBuf> {
+    ["/usr/local/bin/docker", "/usr/bin/docker"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// A random lowercase hex string (names, dirs).
+pub fn rand_hex(n: usize) -> String {
+    let mut b = vec![0u8; n.div_ceil(2)];
+    getrandom::fill(&mut b).expect("getrandom");
+    let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    s[..n].to_string()
+}
+
+/// A busybox rootfs tar built from the host's static busybox, made once per test process.
+pub fn busybox_tar() -> &'static Path {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("busybox.tar");
+        write_busybox_tar(&path);
+        path
+    })
+}
+
+/// Write a rootfs tar: /bin/busybox, every applet as a symlink, /etc/passwd and group.
+pub fn write_busybox_tar(path: &Path) {
+    let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt install busybox-static)");
+    let list = Command::new("/bin/busybox").arg("--list-full").output().expect("busybox --list-full");
+    let f = fs::File::create(path).unwrap();
+    let mut b = tar::Builder::new(f);
+    let mut dir = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, std::io::empty()).unwrap();
+    };
+    for (d, m) in [
+        ("bin", 0o755),
+        ("sbin", 0o755),
+        ("usr", 0o755),
+        ("usr/bin", 0o755),
+        ("usr/sbin", 0o755),
+        ("etc", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("dev", 0o755),
+        ("tmp", 0o1777),
+        ("root", 0o700),
+        ("home", 0o755),
+        ("var", 0o755),
+        ("var/www", 0o755),
+    ] {
+        dir(&mut b, d, m);
+    }
+    let mut file = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    file(&mut b, "bin/busybox", 0o755, &busybox);
+    file(
+        &mut b,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\n",
+    );
+    file(
+        &mut b,
+        "etc/group",
+        0o644,
+        b"root:x:0:\ndaemon:x:1:\ntty:x:5:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n",
+    );
+    for line in String::from_utf8_lossy(&list.stdout).lines() {
+        let rel = line.trim_start_matches('/');
+        if rel.is_empty() || rel == "bin/busybox" {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        b.append_link(&mut h, rel, "/bin/busybox").unwrap();
+    }
+    b.finish().unwrap();
+}
+
+/// The outcome of a CLI invocation.
+#[derive(Debug)]
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            status: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with the whole output unless the command exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.status, 0, "command failed: {self:#?}");
+        self
+    }
+}
+
+/// One berthd with everything it owns.
+pub struct Daemon {
+    pub root: PathBuf,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub socket: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Start a fresh daemon and wait until it answers `/_ping`.
+    pub fn start() -> Daemon {
+        let tag = rand_hex(8);
+        // Short paths: unix socket paths are limited to 108 bytes.
+        let root = PathBuf::from(format!("/tmp/be-{tag}"));
+        fs::create_dir_all(&root).unwrap();
+        let mut d = Daemon {
+            data_root: root.join("data"),
+            exec_root: root.join("run"),
+            socket: root.join("run/berth.sock"),
+            cgroup_parent: format!("berth-e2e-{tag}"),
+            root,
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.root.join("berthd.log")).unwrap();
+        let child = Command::new(bin("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .arg("--config-file")
+            .arg(self.root.join("daemon.json"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.ping() {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("berthd exited early ({st}); log:\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "berthd did not answer /_ping; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's own log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// True when `GET /_ping` answers OK.
+    pub fn ping(&self) -> bool {
+        self.raw("GET /_ping HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+            .map(|r| r.contains(" 200 ") && r.ends_with("OK"))
+            .unwrap_or(false)
+    }
+
+    /// Send a raw HTTP request and read the whole answer (connection closes).
+    pub fn raw(&self, req: &str) -> std::io::Result<String> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.write_all(req.as_bytes())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// `kill -9` the daemon (containers and shims keep running).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start the daemon again on the same data root.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Run `berth -H <sock> args…`.
+    pub fn berth<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.berth_cmd(args).output().map(Run::from).expect("run berth")
+    }
+
+    /// A `berth` command ready to customize (stdin, env).
+    pub fn berth_cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(bin("berth"));
+        c.arg("-H").arg(self.host()).args(args).stdin(Stdio::null());
+        c
+    }
+
+    /// Run the real `docker` CLI against this daemon; None when docker is not installed.
+    pub fn docker<I, S>(&self, args: I) -> Option<Run>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = self.docker_cmd(args)?;
+        Some(c.output().map(Run::from).expect("run docker"))
+    }
+
+    pub fn docker_cmd<I, S>(&self, args: I) -> Option<Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let docker = docker_cli()?;
+        let cfg = self.root.join("docker-config");
+        fs::create_dir_all(&cfg).ok()?;
+        let mut c = Command::new(docker);
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", cfg)
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .args(args)
+            .stdin(Stdio::null());
+        Some(c)
+    }
+
+    /// Import the busybox rootfs as `name` (e.g. `busybox`).
+    pub fn import_busybox(&self, name: &str) {
+        self.berth(["import".as_ref(), busybox_tar().as_os_str(), name.as_ref()]).ok();
+    }
+
+    /// Poll `f` until it returns true or `secs` pass.
+    pub fn wait_for(&self, secs: u64, mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Pids of every process in this daemon's containers (host view), from the cgroups.
+    pub fn container_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for ctrl in ["pids", "memory", "cpu", "freezer", "unified"] {
+            let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
+            collect_procs(&base, &mut pids);
+        }
+        let base = Path::new("/sys/fs/cgroup").join(&self.cgroup_parent);
+        collect_procs(&base, &mut pids);
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    fn teardown(&mut self) {
+        self.kill9();
+        // Shims first (they would otherwise report the container exits), then containers.
+        let mut pids = Vec::new();
+        if let Ok(rd) = fs::read_dir(self.data_root.join("containers")) {
+            for e in rd.flatten() {
+                for f in ["shim.pid", "init.pid"] {
+                    if let Ok(s) = fs::read_to_string(e.path().join(f)) {
+                        if let Ok(p) = s.trim().parse::<i32>() {
+                            pids.push(p);
+                        }
+                    }
+                }
+            }
+        }
+        for _ in 0..3 {
+            // Unfreeze paused containers so SIGKILL is delivered.
+            thaw_all(&self.cgroup_parent);
+            let mut all = pids.clone();
+            all.extend(self.container_pids());
+            for p in &all {
+                if *p > 1 {
+                    // SAFETY: plain kill(2) of pids this test's daemon created.
+                    unsafe { libc::kill(*p, libc::SIGKILL) };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            if self.container_pids().is_empty() {
+                break;
+            }
+        }
+        unmount_under(&self.root);
+        remove_cgroups(&self.cgroup_parent);
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- berthd log ({}) ----\n{}", self.root.display(), self.log());
+        }
+        self.teardown();
+    }
+}
+
+fn collect_procs(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(s) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_procs(&e.path(), out);
+            }
+        }
+    }
+}
+
+fn thaw_all(parent: &str) {
+    let base = Path::new("/sys/fs/cgroup/freezer").join(parent);
+    if let Ok(rd) = fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let _ = fs::write(e.path().join("freezer.state"), "THAWED");
+        }
+    }
+}
+
+/// Remove every cgroup dir under `parent` in every hierarchy, deepest first.
+fn remove_cgroups(parent: &str) {
+    fn rm(dir: &Path) {
+        if let Ok(rd) = fs::read_dir(dir) {
+            for e in rd.flatten() {
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    rm(&e.path());
+                }
+            }
+        }
+        for _ in 0..20 {
+            match fs::remove_dir(dir) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+                Err(_) => std::thread::sleep(Duration::from_millis(25)),
+            }
+        }
+    }
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            rm(&e.path().join(parent));
+        }
+    }
+    rm(&Path::new("/sys/fs/cgroup").join(parent));
+}
+
+/// Lazily unmount everything mounted below `root` (deepest first).
+fn unmount_under(root: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
+    let prefix = root.to_string_lossy().to_string();
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(|s| s.replace("\\040", " ")))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            // SAFETY: umount2 with a valid NUL-terminated path; failure is harmless here.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// True when the test runs as root (the kernel tests need it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
