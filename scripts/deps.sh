@@ -4,7 +4,7 @@
 # hyperfine for side-by-side benchmarks. Idempotent: skips apt when all are present.
 set -euo pipefail
 build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
-test=(busybox-static procps)
+test=(busybox-static procps jq)
 bench=(docker.io hyperfine)
 want=("${build[@]}")
 case "${1:-build}" in

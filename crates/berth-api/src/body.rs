@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::{header, Response, StatusCode};
+use crate::error::ApiError;
 use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -34,7 +35,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
         // Serializing our own models cannot fail (no maps with non-string keys); keep
         // a clear answer anyway instead of a panic.
         Err(e) => {
-            return crate::error::ApiError::internal(format!("encoding response: {e}"))
+            return ApiError::internal(format!("encoding response: {e}"))
                 .into_response()
         }
     };
@@ -112,9 +113,67 @@ pub fn mux_frame(stream: StdStream, payload: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Largest JSON request body accepted (create bodies are a few KiB).
+const MAX_JSON_BODY: usize = 16 << 20;
+
+/// Read a whole request body, refusing more than `limit` bytes.
+pub async fn read_all(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
+    }
+}
+
+/// Decode a JSON request body. An empty body is `T::default()` when `allow_empty`
+/// (Docker treats a missing body of e.g. `start` or `update` as empty), otherwise a 400.
+/// A declared non-JSON content type is refused, as Docker does.
+pub async fn read_json<T: serde::de::DeserializeOwned + Default>(
+    req: hyper::Request<hyper::body::Incoming>,
+    allow_empty: bool,
+) -> Result<T, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.is_empty() && mime != "application/json" {
+            return Err(ApiError::bad_request(format!(
+                "unsupported Content-Type header ({ct}): must be 'application/json'"
+            )));
+        }
+    }
+    let bytes = read_all(req.into_body(), MAX_JSON_BODY).await?;
+    parse_json(&bytes, allow_empty)
+}
+
+/// The decoding half of [`read_json`].
+pub fn parse_json<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+    allow_empty: bool,
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return if allow_empty {
+            Ok(T::default())
+        } else {
+            Err(ApiError::bad_request("invalid JSON: request body is empty"))
+        };
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_bodies_empty_and_malformed() {
+        let v: serde_json::Value = parse_json(b"  ", true).unwrap();
+        assert!(v.is_null());
+        let e = parse_json::<serde_json::Value>(b"", false).unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse_json::<serde_json::Value>(b"{\"Image\":", true).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.starts_with("invalid JSON: "), "{}", e.message);
+    }
 
     #[test]
     fn mux_frame_has_docker_header() {

@@ -1,1 +1,132 @@
-//! Differences between API versions in the JSON we send, applied in one place.
+//! Differences between API versions in what we accept and send, kept in one place.
+//!
+//! Handlers build the current (1.45) shape with the typed models of
+//! `berth_types::docker` and call the matching function here with the request's
+//! version; each rule names the API version that changed it.
+
+use crate::version::ApiVersion;
+use berth_types::docker::{ContainerConfig, ContainerInspect, ImageInspect, ImageSummary};
+
+/// `GET /images/json` entries.
+pub fn image_summary(v: ApiVersion, img: &mut ImageSummary) {
+    // 1.44 dropped `VirtualSize` (it always equalled `Size`).
+    if v < (1, 44) {
+        img.virtual_size = Some(img.size);
+    } else {
+        img.virtual_size = None;
+    }
+    // Before 1.43 untagged images listed placeholder tags and digests.
+    if v < (1, 43) {
+        if img.repo_tags.is_empty() {
+            img.repo_tags.push("<none>:<none>".into());
+        }
+        if img.repo_digests.is_empty() {
+            img.repo_digests.push("<none>@<none>".into());
+        }
+    }
+}
+
+/// `GET /images/{name}/json`.
+pub fn image_inspect(v: ApiVersion, img: &mut ImageInspect) {
+    if v < (1, 44) {
+        img.virtual_size = Some(img.size);
+    } else {
+        img.virtual_size = None;
+    }
+    // 1.45 removed `Container` and `ContainerConfig`; older clients get the empty
+    // values Docker sent for images not made by `commit`.
+    if v < (1, 45) {
+        img.container.get_or_insert_with(String::new);
+        img.container_config
+            .get_or_insert_with(ContainerConfig::default);
+    } else {
+        img.container = None;
+        img.container_config = None;
+    }
+}
+
+/// `GET /containers/{id}/json`.
+pub fn container_inspect(v: ApiVersion, c: &mut ContainerInspect) {
+    // Before 1.45 the short id was one of the aliases on user-defined networks.
+    if v < (1, 45) {
+        let short: String = c.id.chars().take(12).collect();
+        for (name, ep) in c.network_settings.networks.iter_mut() {
+            if matches!(name.as_str(), "bridge" | "host" | "none") || short.is_empty() {
+                continue;
+            }
+            let aliases = ep.aliases.get_or_insert_with(Vec::new);
+            if !aliases.contains(&short) {
+                aliases.push(short.clone());
+            }
+        }
+    }
+}
+
+/// `POST /containers/{id}/wait?condition=`: an unknown condition is a 400 from 1.30 on;
+/// older versions fell back to `not-running`.
+pub fn wait_condition_is_strict(v: ApiVersion) -> bool {
+    v >= (1, 30)
+}
+
+/// `signal` on stop and restart exists since 1.42; older clients never send it, and a
+/// value sent anyway is ignored as Docker does.
+pub fn stop_signal_supported(v: ApiVersion) -> bool {
+    v >= (1, 42)
+}
+
+/// Content type of logs and attach streams: since 1.42 it says whether the stream is
+/// multiplexed; before, every stream was labelled raw.
+pub fn stream_content_type(v: ApiVersion, tty: bool) -> &'static str {
+    if v < (1, 42) {
+        "application/vnd.docker.raw-stream"
+    } else {
+        crate::hijack::stream_content_type(tty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_list_fields_by_version() {
+        let base = ImageSummary {
+            size: 42,
+            ..Default::default()
+        };
+        let mut old = base.clone();
+        image_summary((1, 41), &mut old);
+        assert_eq!(old.virtual_size, Some(42));
+        assert_eq!(old.repo_tags, vec!["<none>:<none>"]);
+        assert_eq!(old.repo_digests, vec!["<none>@<none>"]);
+        let mut mid = base.clone();
+        image_summary((1, 43), &mut mid);
+        assert_eq!(mid.virtual_size, Some(42));
+        assert!(mid.repo_tags.is_empty());
+        let mut new = base;
+        image_summary((1, 45), &mut new);
+        let json = serde_json::to_value(&new).unwrap();
+        assert!(json.get("VirtualSize").is_none());
+    }
+
+    #[test]
+    fn image_inspect_fields_by_version() {
+        let mut old = ImageInspect {
+            size: 7,
+            ..Default::default()
+        };
+        image_inspect((1, 44), &mut old);
+        let json = serde_json::to_value(&old).unwrap();
+        assert_eq!(json["Container"], "");
+        assert!(json["ContainerConfig"].is_object());
+        assert!(json.get("VirtualSize").is_none());
+        let mut new = old.clone();
+        image_inspect((1, 45), &mut new);
+        let json = serde_json::to_value(&new).unwrap();
+        assert!(json.get("Container").is_none());
+        assert!(json.get("ContainerConfig").is_none());
+        let mut older = ImageInspect::default();
+        image_inspect((1, 43), &mut older);
+        assert_eq!(older.virtual_size, Some(0));
+    }
+}

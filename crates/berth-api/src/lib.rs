@@ -14,8 +14,12 @@
 //!
 //! Version-specific differences of the JSON shapes live in [`compat`] only.
 
+pub mod backend;
 pub mod body;
 pub mod compat;
+pub mod conn;
+#[cfg(feature = "engine")]
+pub mod engine;
 pub mod error;
 pub mod handlers;
 pub mod hijack;
@@ -25,4 +29,7 @@ pub mod server;
 pub mod version;
 
 pub use error::ApiError;
+pub use backend::Backend;
+#[cfg(feature = "engine")]
+pub use engine::EngineBackend;
 pub use server::{serve, Api, DaemonConfig};

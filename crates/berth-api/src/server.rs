@@ -2,7 +2,9 @@
 //! upgrades enabled (attach and exec take over the connection), version prefix,
 //! routing, and the headers Docker puts on every response.
 
+use crate::backend::Backend;
 use crate::body::Body;
+use crate::conn::Sniffed;
 use crate::error::ApiError;
 use crate::handlers;
 use crate::query::Query;
@@ -54,6 +56,7 @@ impl Default for DaemonConfig {
 /// Everything a handler can reach: the engine and the daemon facts.
 pub struct Api {
     pub config: DaemonConfig,
+    pub backend: Arc<dyn Backend>,
 }
 
 /// What a handler knows about the request besides its body.
@@ -84,12 +87,17 @@ pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<
         };
         let api = api.clone();
         tokio::spawn(async move {
+            // Reads the first request head ahead (see `conn`); a client that connects
+            // and leaves has nothing to serve.
+            let Ok(io) = Sniffed::new(stream).await else {
+                return;
+            };
             let service = service_fn(move |req| {
                 let api = api.clone();
                 async move { Ok::<_, Infallible>(handle(api, req).await) }
             });
             let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             // A client going away mid-request is normal (ctrl-c on `logs -f`); nothing
             // to report.

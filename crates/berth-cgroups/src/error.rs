@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
     /// The kernel (or the file system) refused a write.
-    #[error("failed to write {value:?} to {}: {}", file_name(path), describe(source))]
+    #[error(
+        "failed to write {value:?} to {}: {}",
+        file_name(path),
+        describe(source)
+    )]
     Write {
         path: PathBuf,
         value: String,
@@ -63,10 +67,24 @@ pub enum CgroupError {
         state: String,
     },
     /// Delivering a signal to a process of the cgroup failed.
-    #[error("failed to send signal {signal} to process {pid}: {}", describe(source))]
+    #[error(
+        "failed to send signal {signal} to process {pid}: {}",
+        describe(source)
+    )]
     Kill {
         pid: i32,
         signal: i32,
+        #[source]
+        source: io::Error,
+    },
+    /// A device rule not in `type major:minor access` form (Docker's wording).
+    #[error("invalid device cgroup format '{0}'")]
+    InvalidDeviceRule(String),
+    /// Loading or attaching the v2 device-access eBPF program failed.
+    #[error("failed to {action} device cgroup program: {}{}", describe(source), if log.is_empty() { String::new() } else { format!(" ({log})") })]
+    Bpf {
+        action: &'static str,
+        log: String,
         #[source]
         source: io::Error,
     },
@@ -83,7 +101,8 @@ impl CgroupError {
             | CgroupError::Read { source, .. }
             | CgroupError::Create { source, .. }
             | CgroupError::Remove { source, .. }
-            | CgroupError::Kill { source, .. } => source.raw_os_error(),
+            | CgroupError::Kill { source, .. }
+            | CgroupError::Bpf { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

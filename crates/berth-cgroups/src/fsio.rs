@@ -85,7 +85,10 @@ pub(crate) fn parse_flat_keyed(s: &str) -> BTreeMap<String, u64> {
 }
 
 /// A space- or newline-separated list of numbers (cpuacct.usage_percpu, cgroup.procs).
-pub(crate) fn parse_numbers<T: std::str::FromStr>(path: &Path, s: &str) -> Result<Vec<T>, CgroupError> {
+pub(crate) fn parse_numbers<T: std::str::FromStr>(
+    path: &Path,
+    s: &str,
+) -> Result<Vec<T>, CgroupError> {
     s.split_whitespace()
         .map(|t| {
             t.parse::<T>().map_err(|_| CgroupError::Parse {

@@ -187,7 +187,10 @@ impl Hierarchy {
 
 /// v1 controllers and the v2 mount from mountinfo text. Only mounts below `root` count,
 /// so stray cgroup mounts elsewhere (inside containers' rootfs) are ignored.
-pub(crate) fn parse_mountinfo(text: &str, root: &Path) -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
+pub(crate) fn parse_mountinfo(
+    text: &str,
+    root: &Path,
+) -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
     let mut v1 = BTreeMap::new();
     let mut unified = None;
     for line in text.lines() {
@@ -225,7 +228,10 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -238,7 +244,9 @@ fn unescape_octal(s: &str) -> String {
 }
 
 fn fs_magic(path: &Path) -> Option<nix::sys::statfs::FsType> {
-    nix::sys::statfs::statfs(path).ok().map(|s| s.filesystem_type())
+    nix::sys::statfs::statfs(path)
+        .ok()
+        .map(|s| s.filesystem_type())
 }
 
 fn is_cgroup2(path: &Path) -> bool {
@@ -269,9 +277,15 @@ mod tests {
         assert_eq!(v1["cpu"], Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(v1["cpuacct"], Path::new("/sys/fs/cgroup/cpu,cpuacct"));
         assert_eq!(v1["memory"], Path::new("/sys/fs/cgroup/memory"));
-        assert!(!v1.contains_key("pids"), "mount outside the root must be ignored");
+        assert!(
+            !v1.contains_key("pids"),
+            "mount outside the root must be ignored"
+        );
         assert!(!v1.contains_key("name=systemd"));
-        assert_eq!(unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
     }
 
     #[test]
@@ -297,7 +311,10 @@ mod tests {
         std::fs::create_dir(d.path().join("systemd")).unwrap();
         let h = Hierarchy::at(d.path()).unwrap();
         assert_eq!(h.mode(), Mode::V1);
-        assert_eq!(h.v1_mount("cpuacct"), Some(d.path().join("cpu,cpuacct").as_path()));
+        assert_eq!(
+            h.v1_mount("cpuacct"),
+            Some(d.path().join("cpu,cpuacct").as_path())
+        );
         assert!(h.v1_mount("systemd").is_none());
 
         // hybrid: plus a unified v2 tree.

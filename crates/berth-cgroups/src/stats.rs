@@ -69,7 +69,8 @@ pub struct BlkioStats {
 pub struct BlkioEntry {
     pub major: u64,
     pub minor: u64,
-    /// `Read`, `Write`, `Sync`, `Async`, `Discard` or `Total` (Docker's capitalization).
+    /// As Docker reports them: v1 keeps the kernel's `Read`, `Write`, `Sync`, `Async`,
+    /// `Discard`, `Total`; v2 gives `read` / `write`.
     pub op: String,
     pub value: u64,
 }
@@ -218,7 +219,10 @@ mod tests {
             "nr_periods 12\nnr_throttled 4\nthrottled_time 987654\nnr_bursts 0\nburst_time 0\n",
             &mut c,
         );
-        assert_eq!((c.nr_periods, c.nr_throttled, c.throttled_ns), (12, 4, 987_654));
+        assert_eq!(
+            (c.nr_periods, c.nr_throttled, c.throttled_ns),
+            (12, 4, 987_654)
+        );
     }
 
     #[test]
@@ -227,7 +231,12 @@ mod tests {
         assert_eq!(v1.len(), 3);
         assert_eq!(
             v1[1],
-            BlkioEntry { major: 8, minor: 0, op: "Write".into(), value: 8192 }
+            BlkioEntry {
+                major: 8,
+                minor: 0,
+                op: "Write".into(),
+                value: 8192
+            }
         );
         let v2 = parse_v2_io_stat("259:0 rbytes=1024 wbytes=2048 rios=3 wios=4 dbytes=0 dios=0\n");
         assert_eq!(v2.io_service_bytes.len(), 2);

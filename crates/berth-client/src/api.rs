@@ -56,8 +56,11 @@ impl Filters {
     }
 }
 
+/// Escapes one path segment: RFC 3986 `pchar`s other than unreserved characters,
+/// `:` and `@` are percent-encoded (ids and names never need it, but a stray `?`
+/// or space must not change the request).
 fn esc(s: &str) -> String {
-    encode_component(s)
+    encode_component(s).replace("%3A", ":").replace("%40", "@")
 }
 
 impl Client {
@@ -103,34 +106,59 @@ impl Client {
         config: &Value,
     ) -> Result<Value> {
         let q = Query::new().opt("name", name).opt("platform", platform);
-        self.post_json(&format!("/containers/create{}", q.to_suffix()), Some(config))
+        self.post_json(
+            &format!("/containers/create{}", q.to_suffix()),
+            Some(config),
+        )
     }
 
     pub fn container_start(&self, id: &str, detach_keys: Option<&str>) -> Result<()> {
         let q = Query::new().opt("detachKeys", detach_keys);
-        self.post_json(&format!("/containers/{}/start{}", esc(id), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/containers/{}/start{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
-    pub fn container_stop(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub fn container_stop(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let q = Query::new()
             .opt("t", timeout.map(|t| t.to_string()))
             .opt("signal", signal);
-        self.post_json(&format!("/containers/{}/stop{}", esc(id), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/containers/{}/stop{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
-    pub fn container_restart(&self, id: &str, timeout: Option<i64>, signal: Option<&str>) -> Result<()> {
+    pub fn container_restart(
+        &self,
+        id: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let q = Query::new()
             .opt("t", timeout.map(|t| t.to_string()))
             .opt("signal", signal);
-        self.post_json(&format!("/containers/{}/restart{}", esc(id), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/containers/{}/restart{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
     pub fn container_kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
         let q = Query::new().opt("signal", signal);
-        self.post_json(&format!("/containers/{}/kill{}", esc(id), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/containers/{}/kill{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
@@ -155,7 +183,10 @@ impl Client {
 
     pub fn container_rename(&self, id: &str, new_name: &str) -> Result<()> {
         let q = Query::new().add("name", new_name);
-        self.post_json(&format!("/containers/{}/rename{}", esc(id), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/containers/{}/rename{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
@@ -197,8 +228,13 @@ impl Client {
     }
 
     pub fn container_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
-        let q = Query::new().add("h", height.to_string()).add("w", width.to_string());
-        self.post_json(&format!("/containers/{}/resize{}", esc(id), q.to_suffix()), None)?;
+        let q = Query::new()
+            .add("h", height.to_string())
+            .add("w", width.to_string());
+        self.post_json(
+            &format!("/containers/{}/resize{}", esc(id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
@@ -239,7 +275,11 @@ impl Client {
     }
 
     /// Starts an attached exec and returns the hijacked socket.
-    pub fn exec_start_attached(&self, exec_id: &str, tty: bool) -> Result<std::os::unix::net::UnixStream> {
+    pub fn exec_start_attached(
+        &self,
+        exec_id: &str,
+        tty: bool,
+    ) -> Result<std::os::unix::net::UnixStream> {
         self.hijack(
             "POST",
             &format!("/exec/{}/start", esc(exec_id)),
@@ -260,8 +300,13 @@ impl Client {
     }
 
     pub fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
-        let q = Query::new().add("h", height.to_string()).add("w", width.to_string());
-        self.post_json(&format!("/exec/{}/resize{}", esc(exec_id), q.to_suffix()), None)?;
+        let q = Query::new()
+            .add("h", height.to_string())
+            .add("w", width.to_string());
+        self.post_json(
+            &format!("/exec/{}/resize{}", esc(exec_id), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
@@ -286,7 +331,10 @@ impl Client {
 
     pub fn image_tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
         let q = Query::new().add("repo", repo).opt("tag", tag);
-        self.post_json(&format!("/images/{}/tag{}", image_path(name), q.to_suffix()), None)?;
+        self.post_json(
+            &format!("/images/{}/tag{}", image_path(name), q.to_suffix()),
+            None,
+        )?;
         Ok(())
     }
 
@@ -319,7 +367,12 @@ impl Client {
     }
 
     /// `POST /images/create?fromImage=…` (pull); returns the progress stream.
-    pub fn image_pull(&self, image: &str, tag: Option<&str>, platform: Option<&str>) -> Result<Response> {
+    pub fn image_pull(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        platform: Option<&str>,
+    ) -> Result<Response> {
         let q = Query::new()
             .add("fromImage", image)
             .opt("tag", tag)
@@ -359,6 +412,7 @@ mod tests {
 
     #[test]
     fn image_path_keeps_slashes() {
-        assert_eq!(image_path("localhost:5000/a/b:1"), "localhost%3A5000/a/b%3A1");
+        assert_eq!(image_path("localhost:5000/a/b:1"), "localhost:5000/a/b:1");
+        assert_eq!(esc("a b?"), "a%20b%3F");
     }
 }

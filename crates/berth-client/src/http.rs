@@ -159,7 +159,9 @@ pub fn read_head(r: &mut dyn BufRead) -> Result<Head, Error> {
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or_default();
     if !version.starts_with("HTTP/1.") {
-        return Err(Error::Protocol(format!("malformed status line {status_line:?}")));
+        return Err(Error::Protocol(format!(
+            "malformed status line {status_line:?}"
+        )));
     }
     let status: u16 = parts
         .next()
@@ -196,7 +198,10 @@ enum State {
     /// Bytes left in a fixed-length body.
     Length(u64),
     /// Bytes left in the current chunk; 0 means a chunk-size line comes next.
-    Chunk { left: u64, first: bool },
+    Chunk {
+        left: u64,
+        first: bool,
+    },
     Eof,
     Done,
 }
@@ -418,7 +423,8 @@ mod tests {
 
     #[test]
     fn truncated_chunked_body_is_an_error() {
-        let mut r = BufReader::new(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"[..]);
+        let mut r =
+            BufReader::new(&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"[..]);
         let head = read_head(&mut r).unwrap();
         let mut out = Vec::new();
         assert!(BodyReader::new(r, head.body_kind("GET"))

@@ -105,7 +105,7 @@ impl Read for Response {
 }
 
 /// A connection to one daemon.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Client {
     host: String,
     socket: PathBuf,

@@ -31,7 +31,10 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
             '\t' => Some(b"\\t"),
             _ => None,
         };
-        let needs_u = matches!(c, '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+        let needs_u = matches!(
+            c,
+            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'
+        );
         if esc.is_none() && !needs_u {
             continue;
         }
@@ -63,7 +66,12 @@ pub(crate) fn decode_record(line: &[u8]) -> Option<Entry> {
     let rec: Record = serde_json::from_slice(line).ok()?;
     let stream = Stream::parse(&rec.stream)?;
     let time = berth_types::time::parse_rfc3339(&rec.time)?;
-    Some(Entry { stream, time, time_text: rec.time, line: rec.log.into_bytes() })
+    Some(Entry {
+        stream,
+        time,
+        time_text: rec.time,
+        line: rec.log.into_bytes(),
+    })
 }
 
 #[cfg(test)]
@@ -74,7 +82,12 @@ mod tests {
     fn escapes_like_docker_and_round_trips() {
         let mut out = Vec::new();
         let text = "a\"b\\c<d>&e\tf\u{1}\u{2028}é\n";
-        encode_record(&mut out, Stream::Stderr, "2024-05-01T12:34:56.123456789Z", text.as_bytes());
+        encode_record(
+            &mut out,
+            Stream::Stderr,
+            "2024-05-01T12:34:56.123456789Z",
+            text.as_bytes(),
+        );
         let s = String::from_utf8(out.clone()).unwrap();
         assert_eq!(
             s,
@@ -90,14 +103,22 @@ mod tests {
     #[test]
     fn invalid_utf8_becomes_replacement() {
         let mut out = Vec::new();
-        encode_record(&mut out, Stream::Stdout, "2024-05-01T12:34:56.000000000Z", b"a\xffb");
+        encode_record(
+            &mut out,
+            Stream::Stdout,
+            "2024-05-01T12:34:56.000000000Z",
+            b"a\xffb",
+        );
         assert_eq!(decode_record(&out).unwrap().line, "a\u{fffd}b".as_bytes());
     }
 
     #[test]
     fn garbage_is_none() {
         assert!(decode_record(b"{\"log\":\"x").is_none());
-        assert!(decode_record(b"{\"log\":\"x\",\"stream\":\"nope\",\"time\":\"2024-05-01T12:34:56Z\"}").is_none());
+        assert!(decode_record(
+            b"{\"log\":\"x\",\"stream\":\"nope\",\"time\":\"2024-05-01T12:34:56Z\"}"
+        )
+        .is_none());
         assert!(decode_record(b"").is_none());
     }
 }

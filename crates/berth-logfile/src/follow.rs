@@ -49,7 +49,9 @@ impl Follower {
 
     /// Follow only what is appended from now on.
     pub fn at_end(path: impl AsRef<Path>) -> Follower {
-        let len = std::fs::metadata(path.as_ref()).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(path.as_ref())
+            .map(|m| m.len())
+            .unwrap_or(0);
         Follower::new(path, len)
     }
 
@@ -69,7 +71,9 @@ impl Follower {
             return Ok(out);
         }
         // Rotated? Compare the open file with what the path names now.
-        let now = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        let now = std::fs::metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
         if now == Some(self.id) {
             return Ok(out);
         }
@@ -93,8 +97,12 @@ impl Follower {
         }
         for p in skipped.iter().rev() {
             if let Some(f) = open_optional(p)? {
-                forward_records(f, u64::MAX, &mut |e| out.push(e))
-                    .map_err(|source| LogError::Read { path: p.clone(), source })?;
+                forward_records(f, u64::MAX, &mut |e| out.push(e)).map_err(|source| {
+                    LogError::Read {
+                        path: p.clone(),
+                        source,
+                    }
+                })?;
             }
         }
         if self.open_current(0)? {
@@ -119,7 +127,10 @@ impl Follower {
     /// Read from `offset` to EOF (at most MAX_READ bytes), decode complete lines.
     fn read_available(&mut self, out: &mut Vec<Entry>) -> Result<usize, LogError> {
         let Some(file) = &self.file else { return Ok(0) };
-        let len = file.metadata().map_err(|source| self.read_err(source))?.len();
+        let len = file
+            .metadata()
+            .map_err(|source| self.read_err(source))?
+            .len();
         if len < self.offset {
             // Truncated in place (max_file 1): start over.
             self.offset = 0;
@@ -134,7 +145,10 @@ impl Follower {
         buf.resize(keep + want, 0);
         let n = file
             .read_at(&mut buf[keep..], self.offset)
-            .map_err(|source| LogError::Read { path: self.path.clone(), source })?;
+            .map_err(|source| LogError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
         buf.truncate(keep + n);
         self.offset += n as u64;
         let mut start = 0;
@@ -150,6 +164,9 @@ impl Follower {
     }
 
     fn read_err(&self, source: std::io::Error) -> LogError {
-        LogError::Read { path: self.path.clone(), source }
+        LogError::Read {
+            path: self.path.clone(),
+            source,
+        }
     }
 }

@@ -81,7 +81,10 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
             for p in files.iter().rev() {
                 let (file, end) = if p == path {
                     match &current {
-                        Some(f) => (f.try_clone().map_err(|source| read_err(p, source))?, complete_end),
+                        Some(f) => (
+                            f.try_clone().map_err(|source| read_err(p, source))?,
+                            complete_end,
+                        ),
                         None => continue,
                     }
                 } else {
@@ -106,7 +109,10 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
             for p in &files {
                 let (file, end) = if p == path {
                     match &current {
-                        Some(f) => (f.try_clone().map_err(|source| read_err(p, source))?, complete_end),
+                        Some(f) => (
+                            f.try_clone().map_err(|source| read_err(p, source))?,
+                            complete_end,
+                        ),
                         None => continue,
                     }
                 } else {
@@ -128,7 +134,10 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
 }
 
 fn read_err(path: &Path, source: std::io::Error) -> LogError {
-    LogError::Read { path: path.to_path_buf(), source }
+    LogError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(crate) fn open_optional(path: &Path) -> Result<Option<File>, LogError> {
@@ -162,7 +171,11 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
 }
 
 /// Decode every complete line of `file` up to `end` (a torn line after it is ignored).
-pub(crate) fn forward_records(file: File, end: u64, sink: &mut dyn FnMut(Entry)) -> std::io::Result<()> {
+pub(crate) fn forward_records(
+    file: File,
+    end: u64,
+    sink: &mut dyn FnMut(Entry),
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, file.take(end));
     let mut line = Vec::new();
     loop {

@@ -40,7 +40,10 @@ impl Writer {
         let file = open_append(&path)?;
         let size = file
             .metadata()
-            .map_err(|source| LogError::Open { path: path.clone(), source })?
+            .map_err(|source| LogError::Open {
+                path: path.clone(),
+                source,
+            })?
             .len();
         Ok(Writer {
             path,
@@ -136,11 +139,17 @@ impl Writer {
         // Count what is in the file even after a failed write, so rotation still happens.
         self.size += self.pending.len() as u64;
         self.pending.clear();
-        res.map_err(|source| LogError::Write { path: self.path.clone(), source })
+        res.map_err(|source| LogError::Write {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     fn rotate(&mut self) -> Result<(), LogError> {
-        let err = |source| LogError::Rotate { path: self.path.clone(), source };
+        let err = |source| LogError::Rotate {
+            path: self.path.clone(),
+            source,
+        };
         if self.max_file <= 1 {
             self.file.set_len(0).map_err(err)?;
             self.size = 0;
@@ -172,5 +181,8 @@ fn open_append(path: &Path) -> Result<File, LogError> {
         .append(true)
         .mode(0o640)
         .open(path)
-        .map_err(|source| LogError::Open { path: path.to_path_buf(), source })
+        .map_err(|source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }

@@ -1,1 +1,195 @@
-fn main() {}
+//! `berth-shim run <shim.json>`: the parent of one container's (or exec's) process.
+//!
+//! It outlives `berthd`: it holds the process's stdio, writes the json-file log, serves
+//! attach and control requests on a unix socket, reaps the process and leaves its exit
+//! status on disk. The start sequence (see docs/shim-protocol.md):
+//!
+//! 1. read the [`ShimConfig`]; new session, harmless SIGHUP/SIGPIPE, child subreaper;
+//!    stderr to `shim.log` beside the config; write `shim_pid_file`;
+//! 2. make the stdio (pipes or a pty) and open the log;
+//! 3. create the process parked before `execve`; bind the control socket; write
+//!    `pid_file`; print one [`Reply`] line on stdout and put /dev/null over stdout;
+//! 4. serve ([`server::Server`]) until the process has exited, then exit 0.
+//!
+//! Synchronous and single-threaded on purpose: the runtime forks, and the shim stays
+//! small (one per container).
+
+mod cgroup;
+mod client;
+mod launch;
+mod server;
+mod stdio;
+mod sys;
+
+use berth_types::shim::{Reply, ShimConfig, Task};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+const USAGE: &str = "usage: berth-shim run <shim.json>";
+
+fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match (args.get(1).and_then(|a| a.to_str()), args.len()) {
+        (Some("run"), 3) => std::process::exit(run(Path::new(&args[2]))),
+        (Some("--version"), 2) => println!("berth-shim {}", env!("CARGO_PKG_VERSION")),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Write a diagnostic line to stderr (`shim.log` once set up).
+pub(crate) fn diag(msg: &str) {
+    let now = berth_types::time::rfc3339_nano(std::time::SystemTime::now());
+    let _ = writeln!(
+        std::io::stderr(),
+        "{now} berth-shim[{}]: {msg}",
+        std::process::id()
+    );
+}
+
+/// Print the one start reply line on stdout.
+fn print_reply(reply: &Reply) {
+    let mut out = std::io::stdout().lock();
+    if let Ok(line) = serde_json::to_string(reply) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+/// Report a failure to start on stdout (and in shim.log), and return exit status 1.
+fn fail(msg: String, exit_code: Option<i32>) -> i32 {
+    diag(&msg);
+    print_reply(&Reply {
+        exit_code,
+        ..Reply::err(msg)
+    });
+    1
+}
+
+fn run(config_path: &Path) -> i32 {
+    let dir = config_path.parent().unwrap_or(Path::new("."));
+    let _ = sys::stderr_to(&dir.join("shim.log"));
+    let cfg: ShimConfig = match std::fs::read(config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(
+                format!("reading shim config {}: {e}", config_path.display()),
+                None,
+            )
+        }
+    };
+    if let Err(e) = sys::detach_and_reap() {
+        return fail(format!("shim setup: {e}"), None);
+    }
+    if !cfg.shim_pid_file.is_empty() {
+        if let Err(e) = sys::write_atomic(
+            Path::new(&cfg.shim_pid_file),
+            std::process::id().to_string().as_bytes(),
+        ) {
+            return fail(format!("writing {}: {e}", cfg.shim_pid_file), None);
+        }
+    }
+    let cleanup_pid_files = |cfg: &ShimConfig| {
+        for f in [&cfg.shim_pid_file, &cfg.pid_file] {
+            if !f.is_empty() {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    };
+
+    let process = match &cfg.task {
+        Task::Container(s) => &s.process,
+        Task::Exec(s) => &s.process,
+    };
+    let (io, stdio) = match stdio::prepare(&cfg, process.console_size) {
+        Ok(x) => x,
+        Err(e) => {
+            cleanup_pid_files(&cfg);
+            return fail(format!("setting up stdio: {e}"), None);
+        }
+    };
+    let log = match (&cfg.task, cfg.log.driver.as_str()) {
+        (Task::Container(_), "json-file") => {
+            match berth_logfile::Writer::open(&cfg.log.path, cfg.log.max_size, cfg.log.max_file) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    cleanup_pid_files(&cfg);
+                    return fail(e.to_string(), None);
+                }
+            }
+        }
+        _ => None,
+    };
+
+    let launched = match launch::create(&cfg.task, stdio) {
+        Ok(l) => l,
+        Err(e) => {
+            cleanup_pid_files(&cfg);
+            return fail(e.message, e.exit_code);
+        }
+    };
+    let pid = launched.pid();
+    let abandon = |msg: String, cfg: &ShimConfig, launched: launch::Launched| {
+        // The process never ran: take it down and reap it before reporting.
+        launched.abandon();
+        if matches!(cfg.task, Task::Container(_)) {
+            cgroup::destroy(&cfg.task);
+        }
+        cleanup_pid_files(cfg);
+        fail(msg, None)
+    };
+    let sigchld = match sys::sigchld_pipe() {
+        Ok(fd) => fd,
+        Err(e) => return abandon(format!("shim setup: {e}"), &cfg, launched),
+    };
+    let listener = match bind(&cfg.socket) {
+        Ok(l) => l,
+        Err(e) => return abandon(format!("binding control socket {}: {e}", cfg.socket), &cfg, launched),
+    };
+    if !cfg.pid_file.is_empty() {
+        if let Err(e) = sys::write_atomic(Path::new(&cfg.pid_file), pid.to_string().as_bytes()) {
+            let _ = std::fs::remove_file(&cfg.socket);
+            return abandon(format!("writing {}: {e}", cfg.pid_file), &cfg, launched);
+        }
+    }
+    print_reply(&Reply {
+        pid: Some(pid),
+        ..Reply::ok()
+    });
+    if let Err(e) = sys::devnull_over(1) {
+        diag(&format!("closing stdout: {e}"));
+    }
+
+    match server::Server::new(cfg, listener, io, log, launched, sigchld) {
+        Ok(server) => server.run(),
+        Err(e) => diag(&format!("serving: {e}")),
+    }
+    if let Some(kib) = sys::private_dirty_kib(std::process::id() as i32) {
+        diag(&format!("exiting; private dirty memory {kib} KiB"));
+    }
+    0
+}
+
+/// Bind the control socket: remove a stale file first, mode 0600.
+fn bind(path: &str) -> std::io::Result<UnixListener> {
+    if path.is_empty() {
+        return Err(std::io::Error::other("no socket path configured"));
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    if let Some(parent) = Path::new(path).parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let l = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}

@@ -72,6 +72,12 @@ fn is_false(b: &bool) -> bool {
 fn is_zero_i64(n: &i64) -> bool {
     *n == 0
 }
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
 
 /// Go's `map[string]struct{}` (ExposedPorts, Volumes): keys with `{}` values.
 pub type EmptyObjectMap = BTreeMap<String, EmptyObject>;
@@ -859,6 +865,105 @@ model! {
 }
 
 // ---------------------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------------------
+
+model! {
+    /// One sample of `GET /containers/{id}/stats` (field names are Docker's snake_case).
+    pub struct ContainerStats {
+        pub read: String,
+        pub preread: String,
+        pub pids_stats: PidsStats,
+        pub blkio_stats: BlkioStats,
+        pub num_procs: u32,
+        pub storage_stats: BTreeMap<String, Value>,
+        pub cpu_stats: CpuStats,
+        pub precpu_stats: CpuStats,
+        pub memory_stats: MemoryStats,
+        pub name: String,
+        pub id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub networks: Option<BTreeMap<String, Value>>,
+    }
+}
+
+model! {
+    pub struct PidsStats {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub current: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub limit: Option<u64>,
+    }
+}
+
+model! {
+    /// `blkio_stats`: v1 fills the `*_recursive` lists; nil lists are `null`.
+    pub struct BlkioStats {
+        pub io_service_bytes_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_serviced_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_queue_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_service_time_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_wait_time_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_merged_recursive: Option<Vec<BlkioStatEntry>>,
+        pub io_time_recursive: Option<Vec<BlkioStatEntry>>,
+        pub sectors_recursive: Option<Vec<BlkioStatEntry>>,
+    }
+}
+
+model! {
+    pub struct BlkioStatEntry {
+        pub major: u64,
+        pub minor: u64,
+        pub op: String,
+        pub value: u64,
+    }
+}
+
+model! {
+    pub struct CpuUsage {
+        pub total_usage: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub percpu_usage: Option<Vec<u64>>,
+        pub usage_in_kernelmode: u64,
+        pub usage_in_usermode: u64,
+    }
+}
+
+model! {
+    pub struct ThrottlingData {
+        pub periods: u64,
+        pub throttled_periods: u64,
+        pub throttled_time: u64,
+    }
+}
+
+model! {
+    pub struct CpuStats {
+        pub cpu_usage: CpuUsage,
+        #[serde(skip_serializing_if = "is_zero_u64")]
+        pub system_cpu_usage: u64,
+        #[serde(skip_serializing_if = "is_zero_u32")]
+        pub online_cpus: u32,
+        pub throttling_data: ThrottlingData,
+    }
+}
+
+model! {
+    pub struct MemoryStats {
+        #[serde(skip_serializing_if = "is_zero_u64")]
+        pub usage: u64,
+        #[serde(skip_serializing_if = "is_zero_u64")]
+        pub max_usage: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub stats: Option<BTreeMap<String, u64>>,
+        #[serde(skip_serializing_if = "is_zero_u64")]
+        pub failcnt: u64,
+        #[serde(skip_serializing_if = "is_zero_u64")]
+        pub limit: u64,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Exec
 // ---------------------------------------------------------------------------------------
 
@@ -1405,7 +1510,10 @@ mod tests {
         assert!(!req.config.tty);
         assert_eq!(req.host_config.resources.memory, 1_048_576);
         assert_eq!(req.host_config.cap_add, Some(vec!["NET_ADMIN".to_string()]));
-        assert_eq!(req.host_config.resources.ulimits.as_ref().unwrap()[0].hard, 2);
+        assert_eq!(
+            req.host_config.resources.ulimits.as_ref().unwrap()[0].hard,
+            2
+        );
         assert_eq!(req.host_config.restart_policy, RestartPolicy::default());
     }
 

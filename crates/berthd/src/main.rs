@@ -1,1 +1,202 @@
-fn main() {}
+//! `berthd`: reads its settings, prepares the exec root (seccomp profile, pid file),
+//! opens the engine, binds the API socket(s) and serves until SIGTERM/SIGINT.
+//!
+//! Stopping the daemon never stops containers: their shims keep running and the next
+//! `berthd` reconnects to them (live restore).
+
+mod config;
+mod socket;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use config::{Flags, LogLevel, Settings};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Docker's default seccomp profile, shipped inside the binary and written to the exec
+/// root at start for the runtime to read.
+const DEFAULT_SECCOMP: &str = include_str!("../seccomp-default.json");
+
+fn main() {
+    let flags = Flags::parse();
+    let settings = match flags.resolve() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berthd: starting the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(run(settings.clone()));
+    // Streams of attached clients may still be running; do not wait for them.
+    runtime.shutdown_background();
+    let _ = std::fs::remove_file(&settings.pidfile);
+    if let Err(e) = result {
+        eprintln!("berthd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Log to stderr when `level` is enabled.
+fn log(settings: &Settings, level: LogLevel, msg: &str) {
+    if level >= settings.log_level {
+        let tag = match level {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warning",
+            LogLevel::Error => "error",
+        };
+        let now = berth_types::time::rfc3339_nano(std::time::SystemTime::now());
+        eprintln!("time=\"{now}\" level={tag} msg=\"{msg}\"");
+    }
+}
+
+async fn run(settings: Settings) -> Result<()> {
+    for dir in [&settings.data_root, &settings.exec_root] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_pidfile(&settings.pidfile)?;
+    let seccomp_path = settings.exec_root.join("seccomp-default.json");
+    write_atomic(&seccomp_path, DEFAULT_SECCOMP.as_bytes())?;
+
+    let daemon = berth_api::DaemonConfig {
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+        id: engine_id(&settings.data_root)?,
+        data_root: settings.data_root.clone(),
+        exec_root: settings.exec_root.clone(),
+        log_driver: settings.log_driver.clone(),
+        debug: settings.log_level == LogLevel::Debug,
+        labels: settings.labels.clone(),
+    };
+    let engine = berth_engine::Engine::open(engine_config(&settings, &seccomp_path)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
+    let backend = Arc::new(berth_api::EngineBackend::new(engine));
+    let api = Arc::new(berth_api::Api { config: daemon, backend });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for host in &settings.hosts {
+        let path = config::unix_path(host)?;
+        let listener = socket::bind(&path, &settings.group, settings.group_explicit)?;
+        log(
+            &settings,
+            LogLevel::Info,
+            &format!("API listen on {}", path.display()),
+        );
+        let api = api.clone();
+        let mut rx = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            berth_api::serve(listener, api, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+            let _ = std::fs::remove_file(&path);
+        }));
+    }
+    log(&settings, LogLevel::Info, "Daemon has completed initialization");
+
+    wait_for_signal().await?;
+    log(
+        &settings,
+        LogLevel::Info,
+        "Processing signal; stopping the API, containers keep running",
+    );
+    let _ = stop_tx.send(true);
+    for s in servers {
+        let _ = s.await;
+    }
+    Ok(())
+}
+
+/// Engine settings from the daemon's: paths, shim, cgroup parent, seccomp default.
+fn engine_config(settings: &Settings, default_seccomp: &Path) -> Result<berth_engine::EngineConfig> {
+    let mut cfg = berth_engine::EngineConfig::new(
+        settings.data_root.clone(),
+        settings.exec_root.clone(),
+        settings.shim_binary.clone(),
+    );
+    cfg.cgroup_parent = settings.cgroup_parent.clone();
+    cfg.default_seccomp_profile = match settings.seccomp_profile.as_deref() {
+        None | Some("") | Some("builtin") => Some(default_seccomp.to_path_buf()),
+        Some("unconfined") => None,
+        Some(path) => {
+            let p = std::path::PathBuf::from(path);
+            // Refuse a broken profile at start rather than at every container start.
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading seccomp profile {}", p.display()))?;
+            serde_json::from_str::<serde_json::Value>(&text)
+                .with_context(|| format!("parsing seccomp profile {}", p.display()))?;
+            Some(p)
+        }
+    };
+    Ok(cfg)
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Refuse to start when the pid file names a live process, as dockerd does.
+fn write_pidfile(path: &Path) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            let alive = pid > 0 && Path::new(&format!("/proc/{pid}")).exists();
+            if alive && pid != std::process::id() as i32 {
+                bail!(
+                    "pid file found, ensure berthd is not running or delete {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{}", std::process::id()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The daemon's stable id (`/info` `ID`), created on first start.
+fn engine_id(data_root: &Path) -> Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .context("generating the daemon id")?
+        .trim()
+        .to_string();
+    write_atomic(&path, id.as_bytes())?;
+    Ok(id)
+}
+
+/// Temp file in the same directory, fsync, rename.
+fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Where `berth`, `berthd` and `berth-shim` are.
@@ -28,13 +27,20 @@ pub fn bin_dir() -> PathBuf {
 
 pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
-    assert!(p.exists(), "{} is missing: build the workspace binaries first (cargo build --bins)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --bins)",
+        p.display()
+    );
     p
 }
 
 /// The real docker CLI, when installed.
 pub fn docker_cli() -> Option<PathBuf> {
-    ["/usr/local/bin/docker", "/usr/bin/docker"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 /// A random lowercase hex string (names, dirs).
@@ -45,30 +51,23 @@ pub fn rand_hex(n: usize) -> String {
     s[..n].to_string()
 }
 
-/// A busybox rootfs tar built from the host's static busybox, made once per test process.
-pub fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-e2e-busybox-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("busybox.tar");
-        write_busybox_tar(&path);
-        path
-    })
-}
-
 /// Write a rootfs tar: /bin/busybox, every applet as a symlink, /etc/passwd and group.
 pub fn write_busybox_tar(path: &Path) {
     let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt install busybox-static)");
-    let list = Command::new("/bin/busybox").arg("--list-full").output().expect("busybox --list-full");
+    let list = Command::new("/bin/busybox")
+        .arg("--list-full")
+        .output()
+        .expect("busybox --list-full");
     let f = fs::File::create(path).unwrap();
     let mut b = tar::Builder::new(f);
-    let mut dir = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32| {
+    let dir = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(mode);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         b.append_data(&mut h, name, std::io::empty()).unwrap();
     };
     for (d, m) in [
@@ -89,12 +88,14 @@ pub fn write_busybox_tar(path: &Path) {
     ] {
         dir(&mut b, d, m);
     }
-    let mut file = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32, data: &[u8]| {
+    let file = |b: &mut tar::Builder<fs::File>, name: &str, mode: u32, data: &[u8]| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_mode(mode);
         h.set_size(data.len() as u64);
         h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         b.append_data(&mut h, name, data).unwrap();
     };
     file(&mut b, "bin/busybox", 0o755, &busybox);
@@ -120,6 +121,8 @@ pub fn write_busybox_tar(path: &Path) {
         h.set_mode(0o777);
         h.set_size(0);
         h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
         b.append_link(&mut h, rel, "/bin/busybox").unwrap();
     }
     b.finish().unwrap();
@@ -180,7 +183,11 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = fs::OpenOptions::new().create(true).append(true).open(self.root.join("berthd.log")).unwrap();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join("berthd.log"))
+            .unwrap();
         let child = Command::new(bin("berthd"))
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
@@ -206,7 +213,11 @@ impl Daemon {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("berthd exited early ({st}); log:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "berthd did not answer /_ping; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not answer /_ping; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -257,7 +268,10 @@ impl Daemon {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.berth_cmd(args).output().map(Run::from).expect("run berth")
+        self.berth_cmd(args)
+            .output()
+            .map(Run::from)
+            .expect("run berth")
     }
 
     /// A `berth` command ready to customize (stdin, env).
@@ -299,9 +313,42 @@ impl Daemon {
         Some(c)
     }
 
+    /// Run a bash script in which `berth` (and `docker`, when `docker_is_berth`) talk to this
+    /// daemon: the Docker notes' commands run verbatim.
+    pub fn sh(&self, script: &str, docker_is_berth: bool) -> Run {
+        let berth = bin("berth");
+        let mut prelude = format!(
+            "set -euo pipefail\nberth() {{ '{}' -H '{}' \"$@\"; }}\n",
+            berth.display(),
+            self.host()
+        );
+        if docker_is_berth {
+            prelude.push_str("docker() { berth \"$@\"; }\n");
+        }
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash");
+        Run::from(out)
+    }
+
     /// Import the busybox rootfs as `name` (e.g. `busybox`).
     pub fn import_busybox(&self, name: &str) {
-        self.berth(["import".as_ref(), busybox_tar().as_os_str(), name.as_ref()]).ok();
+        let tar = self.busybox_tar();
+        self.berth(["import".as_ref(), tar.as_os_str(), name.as_ref()])
+            .ok();
+    }
+
+    /// This daemon's copy of the busybox rootfs tar (made on first use).
+    pub fn busybox_tar(&self) -> PathBuf {
+        let path = self.root.join("busybox.tar");
+        if !path.exists() {
+            write_busybox_tar(&path);
+        }
+        path
     }
 
     /// Poll `f` until it returns true or `secs` pass.
@@ -320,7 +367,9 @@ impl Daemon {
     pub fn container_pids(&self) -> Vec<i32> {
         let mut pids = Vec::new();
         for ctrl in ["pids", "memory", "cpu", "freezer", "unified"] {
-            let base = Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup_parent);
+            let base = Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join(&self.cgroup_parent);
             collect_procs(&base, &mut pids);
         }
         let base = Path::new("/sys/fs/cgroup").join(&self.cgroup_parent);
@@ -370,7 +419,11 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("---- berthd log ({}) ----\n{}", self.root.display(), self.log());
+            eprintln!(
+                "---- berthd log ({}) ----\n{}",
+                self.root.display(),
+                self.log()
+            );
         }
         self.teardown();
     }
@@ -426,7 +479,9 @@ fn remove_cgroups(parent: &str) {
 
 /// Lazily unmount everything mounted below `root` (deepest first).
 fn unmount_under(root: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let prefix = root.to_string_lossy().to_string();
     let mut points: Vec<String> = info
         .lines()
@@ -446,4 +501,119 @@ fn unmount_under(root: &Path) {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// A command running on a fresh pseudo-terminal, driven like a person at a keyboard.
+pub struct PtySession {
+    master: std::fs::File,
+    pub child: Child,
+    seen: Vec<u8>,
+}
+
+impl PtySession {
+    /// Spawn `cmd` with a new pty as its controlling terminal and stdio.
+    pub fn spawn(mut cmd: Command) -> PtySession {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let (mut m, mut s) = (0, 0);
+        let ws = libc::winsize {
+            ws_row: 24,
+            ws_col: 80,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two fds into the provided ints; the other args may be null.
+        let rc =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both fds were just returned by openpty and are owned here.
+        let (master, slave) =
+            unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl(TIOCSCTTY) are async-signal-safe; run in the child before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn on pty");
+        // SAFETY: fcntl on an fd we own.
+        unsafe {
+            let fl = libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::F_GETFL);
+            libc::fcntl(
+                std::os::fd::AsRawFd::as_raw_fd(&master),
+                libc::F_SETFL,
+                fl | libc::O_NONBLOCK,
+            );
+        }
+        PtySession {
+            master,
+            child,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Type bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+    }
+
+    /// Read until `needle` shows up in the output (true) or `secs` pass (false).
+    pub fn expect(&mut self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut buf = [0u8; 4096];
+        loop {
+            if String::from_utf8_lossy(&self.seen).contains(needle) {
+                return true;
+            }
+            match self.master.read(&mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.seen.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    // EIO: the other side closed; nothing more will come.
+                    return String::from_utf8_lossy(&self.seen).contains(needle);
+                }
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything read so far.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.seen).into_owned()
+    }
+
+    /// Wait for the process to end (draining the pty meanwhile); its exit code.
+    pub fn wait(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            self.expect("\u{0}never\u{0}", 0);
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PtySession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -5,7 +5,10 @@ use berth_e2e::*;
 use std::time::Duration;
 
 fn daemon() -> Daemon {
-    assert!(is_root(), "end-to-end tests need root (namespaces, cgroups, overlayfs)");
+    assert!(
+        is_root(),
+        "end-to-end tests need root (namespaces, cgroups, overlayfs)"
+    );
     let d = Daemon::start();
     d.import_busybox("busybox");
     d
@@ -17,30 +20,50 @@ fn run_rm_echo_hello_with_berth() {
     let r = d.berth(["run", "--rm", "busybox", "echo", "hello"]).ok();
     assert_eq!(r.stdout, "hello\n");
     // --rm leaves nothing behind.
-    assert!(d.wait_for(5, || d.berth(["ps", "-aq"]).stdout.trim().is_empty()), "container not removed");
+    assert!(
+        d.wait_for(5, || d.berth(["ps", "-aq"]).stdout.trim().is_empty()),
+        "container not removed"
+    );
 }
 
 #[test]
 fn run_rm_echo_hello_with_docker_cli() {
     let d = daemon();
-    let Some(r) = d.docker(["run", "--rm", "busybox", "echo", "hello"]) else { return };
+    let Some(r) = d.docker(["run", "--rm", "busybox", "echo", "hello"]) else {
+        return;
+    };
     assert_eq!(r.status, 0, "{r:#?}");
     assert_eq!(r.stdout, "hello\n");
-    assert!(d.wait_for(5, || d.docker(["ps", "-aq"]).unwrap().stdout.trim().is_empty()));
+    assert!(d.wait_for(5, || d
+        .docker(["ps", "-aq"])
+        .unwrap()
+        .stdout
+        .trim()
+        .is_empty()));
 }
 
 #[test]
 fn run_exit_codes_follow_docker() {
     let d = daemon();
-    assert_eq!(d.berth(["run", "--rm", "busybox", "sh", "-c", "exit 3"]).status, 3);
+    assert_eq!(
+        d.berth(["run", "--rm", "busybox", "sh", "-c", "exit 3"])
+            .status,
+        3
+    );
     let nf = d.berth(["run", "busybox", "no-such-cmd"]);
     assert_eq!(nf.status, 127, "{nf:#?}");
-    assert!(nf.stderr.contains("executable file not found in $PATH"), "{nf:#?}");
+    assert!(
+        nf.stderr.contains("executable file not found in $PATH"),
+        "{nf:#?}"
+    );
     let pd = d.berth(["run", "busybox", "/etc/passwd"]);
     assert_eq!(pd.status, 126, "{pd:#?}");
     let bad = d.berth(["run", "--no-such-flag", "busybox", "true"]);
     assert_eq!(bad.status, 125, "{bad:#?}");
-    assert!(bad.stderr.contains("unknown flag: --no-such-flag"), "{bad:#?}");
+    assert!(
+        bad.stderr.contains("unknown flag: --no-such-flag"),
+        "{bad:#?}"
+    );
     let noimg = d.berth(["run", "--rm", "nosuchimage", "true"]);
     assert_eq!(noimg.status, 125, "{noimg:#?}");
 }
@@ -48,43 +71,89 @@ fn run_exit_codes_follow_docker() {
 #[test]
 fn detached_lifecycle_stop_restart_pause_rename_rm() {
     let d = daemon();
-    let id = d.berth(["run", "-d", "--name", "web", "busybox", "sleep", "1000"]).ok().stdout.trim().to_string();
+    let id = d
+        .berth(["run", "-d", "--name", "web", "busybox", "sleep", "1000"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
     assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
     let ps = d.berth(["ps"]).ok().stdout;
     assert!(ps.starts_with("CONTAINER ID"), "{ps}");
-    assert!(ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"),
+        "{ps}"
+    );
     // A name in use is refused with Docker's words.
-    let dup = d.berth(["create", "--name", "web", "busybox"]);
+    let dup = d.berth(["create", "--name", "web", "busybox", "true"]);
     assert_ne!(dup.status, 0);
-    assert!(dup.stderr.contains("is already in use by container"), "{dup:#?}");
+    assert!(
+        dup.stderr.contains("is already in use by container"),
+        "{dup:#?}"
+    );
     // rm of a running container is refused.
     let rm = d.berth(["rm", "web"]);
-    assert!(rm.stderr.contains("You cannot remove a running container"), "{rm:#?}");
+    assert!(
+        rm.stderr.contains("You cannot remove a running container"),
+        "{rm:#?}"
+    );
 
     d.berth(["pause", "web"]).ok();
     assert!(d.berth(["ps"]).stdout.contains("(Paused)"));
-    assert_eq!(d.berth(["inspect", "-f", "{{.State.Status}}", "web"]).ok().stdout.trim(), "paused");
+    assert_eq!(
+        d.berth(["inspect", "-f", "{{.State.Status}}", "web"])
+            .ok()
+            .stdout
+            .trim(),
+        "paused"
+    );
     d.berth(["unpause", "web"]).ok();
 
     d.berth(["rename", "web", "web2"]).ok();
     // sleep as PID 1 ignores SIGTERM: stop waits 1 s then kills (137).
     d.berth(["stop", "-t", "1", "web2"]).ok();
-    let st = d.berth(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Name}}", "web2"]).ok();
+    let st = d
+        .berth([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.Name}}",
+            "web2",
+        ])
+        .ok();
     assert_eq!(st.stdout.trim(), "exited 137 /web2");
     assert!(d.berth(["ps", "-a"]).stdout.contains("Exited (137)"));
 
     d.berth(["restart", "-t", "1", "web2"]).ok();
-    assert_eq!(d.berth(["inspect", "-f", "{{.State.Running}}", "web2"]).ok().stdout.trim(), "true");
+    assert_eq!(
+        d.berth(["inspect", "-f", "{{.State.Running}}", "web2"])
+            .ok()
+            .stdout
+            .trim(),
+        "true"
+    );
     d.berth(["rm", "-f", "web2"]).ok();
     let gone = d.berth(["inspect", "web2"]);
     assert_eq!(gone.status, 1);
-    assert!(gone.stderr.contains("No such") && gone.stderr.contains("web2"), "{gone:#?}");
+    assert!(
+        gone.stderr.contains("No such") && gone.stderr.contains("web2"),
+        "{gone:#?}"
+    );
 }
 
 #[test]
 fn logs_keep_both_streams_and_options() {
     let d = daemon();
-    d.berth(["run", "--name", "lg", "busybox", "sh", "-c", "echo one; echo two >&2; echo three"]).ok();
+    d.berth([
+        "run",
+        "--name",
+        "lg",
+        "busybox",
+        "sh",
+        "-c",
+        // stdout and stderr are separate pipes: pause so their order is defined.
+        "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three",
+    ])
+    .ok();
     let all = d.berth(["logs", "lg"]).ok();
     assert_eq!(all.stdout, "one\nthree\n");
     assert_eq!(all.stderr, "two\n");
@@ -92,20 +161,46 @@ fn logs_keep_both_streams_and_options() {
     assert_eq!(format!("{}{}", tail.stdout, tail.stderr), "three\n");
     let ts = d.berth(["logs", "-t", "lg"]).ok().stdout;
     let first = ts.lines().next().unwrap();
-    assert!(first.ends_with(" one") && first.contains('T') && first.split(' ').next().unwrap().ends_with('Z'), "{ts}");
+    assert!(
+        first.ends_with(" one")
+            && first.contains('T')
+            && first.split(' ').next().unwrap().ends_with('Z'),
+        "{ts}"
+    );
 }
 
 #[test]
 fn exec_runs_inside_the_container() {
     let d = daemon();
-    d.berth(["run", "-d", "--name", "ex", "-h", "myhost", "busybox", "sleep", "1000"]).ok();
+    d.berth([
+        "run", "-d", "--name", "ex", "-h", "myhost", "busybox", "sleep", "1000",
+    ])
+    .ok();
     assert_eq!(d.berth(["exec", "ex", "hostname"]).ok().stdout, "myhost\n");
-    assert_eq!(d.berth(["exec", "-e", "X=42", "ex", "sh", "-c", "echo $X"]).ok().stdout, "42\n");
-    assert_eq!(d.berth(["exec", "-w", "/tmp", "ex", "pwd"]).ok().stdout, "/tmp\n");
-    assert_eq!(d.berth(["exec", "-u", "nobody", "ex", "id", "-u"]).ok().stdout, "65534\n");
+    assert_eq!(
+        d.berth(["exec", "-e", "X=42", "ex", "sh", "-c", "echo $X"])
+            .ok()
+            .stdout,
+        "42\n"
+    );
+    assert_eq!(
+        d.berth(["exec", "-w", "/tmp", "ex", "pwd"]).ok().stdout,
+        "/tmp\n"
+    );
+    assert_eq!(
+        d.berth(["exec", "-u", "nobody", "ex", "id", "-u"])
+            .ok()
+            .stdout,
+        "65534\n"
+    );
     assert_eq!(d.berth(["exec", "ex", "sh", "-c", "exit 5"]).status, 5);
     // The exec sees the container's pid namespace: sleep is PID 1.
-    assert!(d.berth(["exec", "ex", "ps"]).ok().stdout.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep")));
+    assert!(d
+        .berth(["exec", "ex", "ps"])
+        .ok()
+        .stdout
+        .lines()
+        .any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep")));
     d.berth(["rm", "-f", "ex"]).ok();
 }
 
@@ -124,8 +219,21 @@ fn default_isolation_matches_docker() {
     assert_eq!(lines[lines.len() - 2], host);
     assert_eq!(lines[lines.len() - 1], "pid=1");
     // unshare is blocked by the default seccomp profile, allowed when unconfined+privileged.
-    assert_ne!(d.berth(["run", "--rm", "busybox", "unshare", "-n", "true"]).status, 0);
-    d.berth(["run", "--rm", "--privileged", "busybox", "unshare", "-n", "true"]).ok();
+    assert_ne!(
+        d.berth(["run", "--rm", "busybox", "unshare", "-n", "true"])
+            .status,
+        0
+    );
+    d.berth([
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "unshare",
+        "-n",
+        "true",
+    ])
+    .ok();
     // Read-only rootfs.
     let ro = d.berth(["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
     assert_ne!(ro.status, 0);
@@ -136,25 +244,70 @@ fn default_isolation_matches_docker() {
 fn cgroup_limits_update_and_oom() {
     let d = daemon();
     let id = d
-        .berth(["run", "-d", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox", "sleep", "1000"])
+        .berth([
+            "run",
+            "-d",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
         .ok()
         .stdout
         .trim()
         .to_string();
     let cg = |ctrl: &str, file: &str| {
-        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/{}/{id}/{file}", d.cgroup_parent)).unwrap_or_default().trim().to_string()
+        std::fs::read_to_string(format!(
+            "/sys/fs/cgroup/{ctrl}/{}/{id}/{file}",
+            d.cgroup_parent
+        ))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
     };
-    assert_eq!(cg("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
     assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
     assert_eq!(cg("pids", "pids.max"), "50");
-    d.berth(["update", "--memory", "128m", "--memory-swap", "256m", &id]).ok();
-    assert_eq!(cg("memory", "memory.limit_in_bytes"), (128u64 << 20).to_string());
+    d.berth(["update", "--memory", "128m", "--memory-swap", "256m", &id])
+        .ok();
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes"),
+        (128u64 << 20).to_string()
+    );
     d.berth(["rm", "-f", &id]).ok();
 
     // dd's 64 MiB buffer cannot fit in 16 MiB: the OOM killer ends it.
-    let oom = d.berth(["run", "--name", "oom", "--memory", "16m", "--memory-swap", "16m", "busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    let oom = d.berth([
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
     assert_eq!(oom.status, 137, "{oom:#?}");
-    assert_eq!(d.berth(["inspect", "-f", "{{.State.OOMKilled}}", "oom"]).ok().stdout.trim(), "true");
+    assert_eq!(
+        d.berth(["inspect", "-f", "{{.State.OOMKilled}}", "oom"])
+            .ok()
+            .stdout
+            .trim(),
+        "true"
+    );
 }
 
 #[test]
@@ -162,47 +315,123 @@ fn live_restore_after_kill_9_loses_nothing() {
     let mut d = daemon();
     let n = 20;
     for i in 0..n {
-        d.berth(["run", "-d", "--name", &format!("c{i}"), "busybox", "sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done"]).ok();
+        d.berth([
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done",
+        ])
+        .ok();
     }
-    d.berth(["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 2; echo bye; exit 7"]).ok();
+    d.berth([
+        "run",
+        "-d",
+        "--name",
+        "quitter",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; echo bye; exit 7",
+    ])
+    .ok();
     d.kill9();
     std::thread::sleep(Duration::from_secs(3));
     d.restart();
     // The quitter exited while the daemon was down: its real exit code is kept.
-    assert!(d.wait_for(10, || d.berth(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "quitter"]).stdout.trim() == "exited 7"));
+    assert!(d.wait_for(10, || d
+        .berth([
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            "quitter"
+        ])
+        .stdout
+        .trim()
+        == "exited 7"));
     assert_eq!(d.berth(["logs", "quitter"]).ok().stdout, "bye\n");
     let running = d.berth(["ps", "-q"]).ok().stdout;
     assert_eq!(running.lines().count(), n, "{running}");
     for i in 0..n {
         // Every line written while the daemon was down is there, in order, no gap, no duplicate.
         let out = d.berth(["logs", &format!("c{i}")]).ok().stdout;
-        let nums: Vec<u64> = out.lines().map(|l| l.trim_start_matches("line").parse().unwrap()).collect();
+        let nums: Vec<u64> = out
+            .lines()
+            .map(|l| l.trim_start_matches("line").parse().unwrap())
+            .collect();
         assert!(nums.len() >= 25, "c{i}: only {} lines", nums.len());
-        assert!(nums.iter().enumerate().all(|(k, v)| *v == k as u64), "c{i}: gap or duplicate in {nums:?}");
+        assert!(
+            nums.iter().enumerate().all(|(k, v)| *v == k as u64),
+            "c{i}: gap or duplicate in {nums:?}"
+        );
     }
     // The restored containers can still be exec'd into and stopped.
-    assert_eq!(d.berth(["exec", "c0", "echo", "alive"]).ok().stdout, "alive\n");
+    assert_eq!(
+        d.berth(["exec", "c0", "echo", "alive"]).ok().stdout,
+        "alive\n"
+    );
     d.berth(["stop", "-t", "1", "c1"]).ok();
-    assert_eq!(d.berth(["inspect", "-f", "{{.State.Running}}", "c1"]).ok().stdout.trim(), "false");
+    assert_eq!(
+        d.berth(["inspect", "-f", "{{.State.Running}}", "c1"])
+            .ok()
+            .stdout
+            .trim(),
+        "false"
+    );
 }
 
 #[test]
 fn docker_cli_drives_the_lifecycle() {
     let d = daemon();
-    let Some(v) = d.docker(["version", "--format", "{{.Server.APIVersion}}"]) else { return };
+    let Some(v) = d.docker(["version", "--format", "{{.Server.APIVersion}}"]) else {
+        return;
+    };
     assert_eq!(v.ok().stdout.trim(), "1.45");
-    let id = d.docker(["run", "-d", "--name", "dk", "busybox", "sh", "-c", "echo hi; sleep 1000"]).unwrap().ok().stdout;
+    let id = d
+        .docker([
+            "run",
+            "-d",
+            "--name",
+            "dk",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi; sleep 1000",
+        ])
+        .unwrap()
+        .ok()
+        .stdout;
     assert_eq!(id.trim().len(), 64);
     assert!(d.wait_for(5, || d.docker(["logs", "dk"]).unwrap().stdout == "hi\n"));
-    let ps = d.docker(["ps", "--format", "{{.Names}} {{.Image}} {{.Command}}"]).unwrap().ok().stdout;
-    // The daemon joins args with spaces; the CLI quotes and cuts to 20 characters.
-    assert_eq!(ps.trim(), "dk busybox \"sh -c echo hi; slee…\"");
-    assert_eq!(d.docker(["exec", "dk", "echo", "in"]).unwrap().ok().stdout, "in\n");
-    assert_eq!(d.docker(["inspect", "-f", "{{.Config.Image}}", "dk"]).unwrap().ok().stdout.trim(), "busybox");
+    let ps = d
+        .docker(["ps", "--format", "{{.Names}} {{.Image}} {{.Command}}"])
+        .unwrap()
+        .ok()
+        .stdout;
+    // The daemon single-quotes args with spaces; the CLI quotes and cuts to 20 characters.
+    assert_eq!(ps.trim(), "dk busybox \"sh -c 'echo hi; sle…\"");
+    assert_eq!(
+        d.docker(["exec", "dk", "echo", "in"]).unwrap().ok().stdout,
+        "in\n"
+    );
+    assert_eq!(
+        d.docker(["inspect", "-f", "{{.Config.Image}}", "dk"])
+            .unwrap()
+            .ok()
+            .stdout
+            .trim(),
+        "busybox"
+    );
     d.docker(["rm", "-f", "dk"]).unwrap().ok();
     let gone = d.docker(["inspect", "dk"]).unwrap();
     assert_eq!(gone.status, 1);
-    assert!(gone.stderr.contains("No such object: dk") || gone.stderr.contains("No such container: dk"), "{gone:#?}");
+    assert!(
+        gone.stderr.contains("No such object: dk") || gone.stderr.contains("No such container: dk"),
+        "{gone:#?}"
+    );
 }
 
 #[test]

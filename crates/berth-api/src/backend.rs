@@ -1,0 +1,240 @@
+//! The seam between HTTP handlers and the engine: one typed method per operation.
+//!
+//! Handlers parse and validate a request into the option structs below, call one
+//! [`Backend`] method and render its result. `berthd` serves the real engine through
+//! the adapter in [`crate::engine`]; tests can serve an in-memory backend to pin the
+//! HTTP side (framing, hijack, status codes) without containers.
+//!
+//! Methods return boxed futures so the trait stays object-safe without extra crates.
+
+use crate::error::ApiError;
+use crate::query::Filters;
+use berth_types::docker::{
+    ContainerCreateResponse, ContainerInspect, ContainerPruneResponse, ContainerSummary,
+    ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, CreateRequest,
+    EventMessage, ExecConfig, ExecInspect, ImageDeleteResponseItem, ImageInspect, ImageSummary,
+    UpdateRequest,
+};
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, mpsc};
+
+/// A boxed, sendable future of a backend result.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// A point in time as Docker's API sends it: unix seconds and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// Nanoseconds since the epoch.
+    pub fn as_nanos(self) -> i128 {
+        self.secs as i128 * 1_000_000_000 + self.nanos as i128
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListOptions {
+    pub all: bool,
+    /// Show only the `n` most recently created (also includes stopped ones).
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StopOptions {
+    /// Seconds to wait before SIGKILL; `None` = the container's `StopTimeout` or 10.
+    pub timeout: Option<i64>,
+    /// Overrides the container's stop signal.
+    pub signal: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    #[default]
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoveOptions {
+    pub force: bool,
+    /// Remove anonymous volumes too.
+    pub volumes: bool,
+    pub link: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogsOptions {
+    pub stdout: bool,
+    pub stderr: bool,
+    pub follow: bool,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Last `n` lines only; `None` = all.
+    pub tail: Option<usize>,
+    /// Prefix each line with its time (RFC 3339, fixed nanoseconds) and a space.
+    pub timestamps: bool,
+    /// Prefix each line with the log driver's extra attributes.
+    pub details: bool,
+}
+
+/// Which stream a log or output chunk belongs to.
+pub use crate::body::StdStream;
+
+/// One piece of a container's log, with the requested prefixes already applied; the
+/// API only frames it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogChunk {
+    pub stream: StdStream,
+    pub data: Bytes,
+}
+
+/// A log stream: chunks in order; the channel closes at the end (or when following
+/// stops because the container stopped or went away).
+pub struct LogStream {
+    pub tty: bool,
+    pub chunks: mpsc::Receiver<LogChunk>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttachOptions {
+    /// Attach to the live streams (otherwise only `logs` is replayed).
+    pub stream: bool,
+    /// Replay the log first.
+    pub logs: bool,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// A boxed output byte stream.
+pub type Output = Box<dyn AsyncRead + Send + Unpin>;
+/// A boxed stdin sink; shutting it down is stdin EOF.
+pub type Input = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The two halves of an attached process's stdio. `output` already carries Docker's
+/// framing (multiplexed frames, or raw bytes with a tty): the handler copies it as is.
+pub struct AttachIo {
+    pub tty: bool,
+    /// Detach keys set when the session was configured (an exec's `DetachKeys`);
+    /// `None` uses the request's or the default.
+    pub detach_keys: Option<String>,
+    pub output: Output,
+    pub stdin: Option<Input>,
+}
+
+/// An exec started by `POST /exec/{id}/start`.
+pub enum ExecStarted {
+    /// `Detach: true`: running in the background.
+    Detached,
+    Attached(AttachIo),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageListOptions {
+    pub all: bool,
+    pub digests: bool,
+    pub filters: Filters,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportOptions {
+    /// `repo[:tag]` to tag the image with (empty: untagged).
+    pub reference: Option<String>,
+    /// Dockerfile instructions (`CMD ["sh"]`, `ENV A=b`, …).
+    pub changes: Vec<String>,
+    pub message: String,
+    pub platform: Option<String>,
+}
+
+/// Counts for `/info`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub containers: usize,
+    pub running: usize,
+    pub paused: usize,
+    pub stopped: usize,
+    pub images: usize,
+}
+
+/// Events: the recorded ones matching the time window, then the live feed.
+pub struct EventFeed {
+    pub past: Vec<EventMessage>,
+    pub live: broadcast::Receiver<EventMessage>,
+}
+
+/// Every operation the API needs from the engine.
+pub trait Backend: Send + Sync + 'static {
+    fn counts(&self) -> BoxFut<'_, Counts>;
+
+    fn container_create(
+        &self,
+        name: Option<String>,
+        platform: Option<String>,
+        body: CreateRequest,
+    ) -> BoxFut<'_, ContainerCreateResponse>;
+    fn container_list(&self, opts: ListOptions) -> BoxFut<'_, Vec<ContainerSummary>>;
+    fn container_inspect(&self, id: String, size: bool) -> BoxFut<'_, ContainerInspect>;
+    fn container_start(&self, id: String) -> BoxFut<'_, ()>;
+    fn container_stop(&self, id: String, opts: StopOptions) -> BoxFut<'_, ()>;
+    fn container_restart(&self, id: String, opts: StopOptions) -> BoxFut<'_, ()>;
+    fn container_kill(&self, id: String, signal: Option<String>) -> BoxFut<'_, ()>;
+    fn container_pause(&self, id: String) -> BoxFut<'_, ()>;
+    fn container_unpause(&self, id: String) -> BoxFut<'_, ()>;
+    /// Resolves when the condition is met (the caller has already sent its headers).
+    fn container_wait(
+        &self,
+        id: String,
+        condition: WaitCondition,
+    ) -> BoxFut<'_, BoxFut<'static, ContainerWaitResponse>>;
+    fn container_rename(&self, id: String, new_name: String) -> BoxFut<'_, ()>;
+    fn container_resize(&self, id: String, height: u16, width: u16) -> BoxFut<'_, ()>;
+    fn container_update(
+        &self,
+        id: String,
+        body: UpdateRequest,
+    ) -> BoxFut<'_, ContainerUpdateResponse>;
+    fn container_remove(&self, id: String, opts: RemoveOptions) -> BoxFut<'_, ()>;
+    fn container_logs(&self, id: String, opts: LogsOptions) -> BoxFut<'_, LogStream>;
+    /// Validates and connects before the handler takes the connection over, so errors
+    /// still reach the client as JSON. Before `start`, output arrives once it runs.
+    fn container_attach(&self, id: String, opts: AttachOptions) -> BoxFut<'_, AttachIo>;
+    fn container_top(&self, id: String, ps_args: Option<String>)
+        -> BoxFut<'_, ContainerTopResponse>;
+    fn container_prune(&self, filters: Filters) -> BoxFut<'_, ContainerPruneResponse>;
+
+    fn exec_create(&self, container: String, config: ExecConfig) -> BoxFut<'_, String>;
+    fn exec_inspect(&self, id: String) -> BoxFut<'_, ExecInspect>;
+    fn exec_start(
+        &self,
+        id: String,
+        detach: bool,
+        tty: bool,
+        console_size: Option<[u32; 2]>,
+    ) -> BoxFut<'_, ExecStarted>;
+    fn exec_resize(&self, id: String, height: u16, width: u16) -> BoxFut<'_, ()>;
+
+    fn image_list(&self, opts: ImageListOptions) -> BoxFut<'_, Vec<ImageSummary>>;
+    fn image_inspect(&self, name: String) -> BoxFut<'_, ImageInspect>;
+    fn image_remove(
+        &self,
+        name: String,
+        force: bool,
+        noprune: bool,
+    ) -> BoxFut<'_, Vec<ImageDeleteResponseItem>>;
+    fn image_tag(&self, name: String, repo: String, tag: Option<String>) -> BoxFut<'_, ()>;
+    /// Import a rootfs tarball fed chunk by chunk; returns the image id.
+    fn image_import(&self, body: mpsc::Receiver<Bytes>, opts: ImportOptions)
+        -> BoxFut<'_, String>;
+
+    fn events(&self, since: Option<Timestamp>, until: Option<Timestamp>)
+        -> BoxFut<'_, EventFeed>;
+}

@@ -1,0 +1,365 @@
+//! The [`Backend`] of `berthd`: each method forwards to one `berth_engine::Engine`
+//! method, converting option structs, stream types and errors. No logic lives here
+//! beyond those conversions.
+
+use crate::backend::*;
+use crate::body::StdStream;
+use crate::error::ApiError;
+use crate::query::Filters;
+use berth_engine::{Engine, EngineError, ErrorKind};
+use berth_types::docker::*;
+use bytes::Bytes;
+use hyper::StatusCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Kind → HTTP status: the single table for every engine error.
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        let status = match e.kind {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.message)
+    }
+}
+
+/// Serves the engine.
+pub struct EngineBackend {
+    engine: Arc<Engine>,
+}
+
+impl EngineBackend {
+    pub fn new(engine: Arc<Engine>) -> EngineBackend {
+        EngineBackend { engine }
+    }
+}
+
+fn fut<'a, T: Send + 'a>(
+    f: impl std::future::Future<Output = Result<T, EngineError>> + Send + 'a,
+) -> BoxFut<'a, T> {
+    Box::pin(async move { f.await.map_err(ApiError::from) })
+}
+
+fn filters(f: Filters) -> berth_engine::Filters {
+    berth_engine::Filters(f)
+}
+
+fn system_time(t: Option<Timestamp>) -> Option<SystemTime> {
+    t.map(|t| {
+        let d = Duration::new(t.secs.unsigned_abs(), t.nanos);
+        if t.secs >= 0 {
+            UNIX_EPOCH + d
+        } else {
+            UNIX_EPOCH - d
+        }
+    })
+}
+
+/// Split the engine's duplex attach socket into the output and stdin halves. The
+/// write half is only handed out when stdin was asked for; its `shutdown` is stdin
+/// EOF, while dropping it (detach) closes nothing until the output half goes too.
+fn attach_io(s: berth_engine::AttachStream, stdin: bool, detach_keys: Option<String>) -> AttachIo {
+    let (rd, wr) = tokio::io::split(s.conn);
+    AttachIo {
+        tty: s.tty,
+        detach_keys,
+        output: Box::new(rd),
+        stdin: stdin.then(|| Box::new(wr) as Input),
+    }
+}
+
+impl Backend for EngineBackend {
+    fn counts(&self) -> BoxFut<'_, Counts> {
+        let c = self.engine.counts();
+        Box::pin(async move {
+            Ok(Counts {
+                containers: c.containers.max(0) as usize,
+                running: c.running.max(0) as usize,
+                paused: c.paused.max(0) as usize,
+                stopped: c.stopped.max(0) as usize,
+                images: c.images.max(0) as usize,
+            })
+        })
+    }
+
+    fn container_create(
+        &self,
+        name: Option<String>,
+        _platform: Option<String>,
+        body: CreateRequest,
+    ) -> BoxFut<'_, ContainerCreateResponse> {
+        fut(async move { self.engine.create(name.as_deref(), body).await })
+    }
+
+    fn container_list(&self, opts: ListOptions) -> BoxFut<'_, Vec<ContainerSummary>> {
+        fut(async move {
+            self.engine
+                .list(berth_engine::ListOptions {
+                    all: opts.all,
+                    limit: opts.limit.map(|n| n as i64),
+                    size: opts.size,
+                    filters: filters(opts.filters),
+                })
+                .await
+        })
+    }
+
+    fn container_inspect(&self, id: String, size: bool) -> BoxFut<'_, ContainerInspect> {
+        fut(async move { self.engine.inspect(&id, size).await })
+    }
+
+    fn container_start(&self, id: String) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.start(&id).await })
+    }
+
+    fn container_stop(&self, id: String, opts: StopOptions) -> BoxFut<'_, ()> {
+        fut(async move {
+            self.engine
+                .stop(&id, opts.timeout, opts.signal.as_deref())
+                .await
+        })
+    }
+
+    fn container_restart(&self, id: String, opts: StopOptions) -> BoxFut<'_, ()> {
+        fut(async move {
+            self.engine
+                .restart(&id, opts.timeout, opts.signal.as_deref())
+                .await
+        })
+    }
+
+    fn container_kill(&self, id: String, signal: Option<String>) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.kill(&id, signal.as_deref()).await })
+    }
+
+    fn container_pause(&self, id: String) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.pause(&id).await })
+    }
+
+    fn container_unpause(&self, id: String) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.unpause(&id).await })
+    }
+
+    fn container_wait(
+        &self,
+        id: String,
+        condition: WaitCondition,
+    ) -> BoxFut<'_, BoxFut<'static, ContainerWaitResponse>> {
+        let cond = match condition {
+            WaitCondition::NotRunning => berth_engine::WaitCondition::NotRunning,
+            WaitCondition::NextExit => berth_engine::WaitCondition::NextExit,
+            WaitCondition::Removed => berth_engine::WaitCondition::Removed,
+        };
+        fut(async move {
+            let handle = self.engine.wait(&id, cond).await?;
+            let inner: BoxFut<'static, ContainerWaitResponse> =
+                Box::pin(async move { Ok(handle.result().await) });
+            Ok(inner)
+        })
+    }
+
+    fn container_rename(&self, id: String, new_name: String) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.rename(&id, &new_name).await })
+    }
+
+    fn container_resize(&self, id: String, height: u16, width: u16) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.resize(&id, height, width).await })
+    }
+
+    fn container_update(
+        &self,
+        id: String,
+        body: UpdateRequest,
+    ) -> BoxFut<'_, ContainerUpdateResponse> {
+        fut(async move { self.engine.update(&id, body).await })
+    }
+
+    fn container_remove(&self, id: String, opts: RemoveOptions) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.remove(&id, opts.force, opts.volumes).await })
+    }
+
+    fn container_logs(&self, id: String, opts: LogsOptions) -> BoxFut<'_, LogStream> {
+        fut(async move {
+            let mut s = self
+                .engine
+                .logs(
+                    &id,
+                    berth_engine::LogsOptions {
+                        stdout: opts.stdout,
+                        stderr: opts.stderr,
+                        follow: opts.follow,
+                        since: system_time(opts.since),
+                        until: system_time(opts.until),
+                        timestamps: opts.timestamps,
+                        tail: opts.tail,
+                        details: opts.details,
+                    },
+                )
+                .await?;
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                while let Some(c) = s.rx.recv().await {
+                    let stream = if c.stream == 2 {
+                        StdStream::Stderr
+                    } else {
+                        StdStream::Stdout
+                    };
+                    let chunk = LogChunk {
+                        stream,
+                        data: Bytes::from(c.data),
+                    };
+                    if tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            Ok(LogStream {
+                tty: s.tty,
+                chunks: rx,
+            })
+        })
+    }
+
+    fn container_attach(&self, id: String, opts: AttachOptions) -> BoxFut<'_, AttachIo> {
+        fut(async move {
+            let s = self
+                .engine
+                .attach(
+                    &id,
+                    berth_engine::AttachOptions {
+                        stdin: opts.stdin,
+                        stdout: opts.stdout,
+                        stderr: opts.stderr,
+                        stream: opts.stream,
+                        logs: opts.logs,
+                    },
+                )
+                .await?;
+            Ok(attach_io(s, opts.stdin, None))
+        })
+    }
+
+    fn container_top(
+        &self,
+        id: String,
+        ps_args: Option<String>,
+    ) -> BoxFut<'_, ContainerTopResponse> {
+        fut(async move { self.engine.top(&id, ps_args.as_deref()).await })
+    }
+
+    fn container_prune(&self, f: Filters) -> BoxFut<'_, ContainerPruneResponse> {
+        fut(async move { self.engine.prune(&filters(f)).await })
+    }
+
+    fn exec_create(&self, container: String, config: ExecConfig) -> BoxFut<'_, String> {
+        fut(async move { Ok(self.engine.exec_create(&container, config).await?.id) })
+    }
+
+    fn exec_inspect(&self, id: String) -> BoxFut<'_, ExecInspect> {
+        fut(async move { self.engine.exec_inspect(&id).await })
+    }
+
+    fn exec_start(
+        &self,
+        id: String,
+        detach: bool,
+        tty: bool,
+        console_size: Option<[u32; 2]>,
+    ) -> BoxFut<'_, ExecStarted> {
+        fut(async move {
+            let info = self.engine.exec_inspect(&id).await?;
+            let started = self
+                .engine
+                .exec_start(
+                    &id,
+                    ExecStartConfig {
+                        detach,
+                        tty,
+                        console_size,
+                    },
+                )
+                .await?;
+            Ok(match started {
+                None => ExecStarted::Detached,
+                Some(s) => {
+                    let keys = Some(info.detach_keys).filter(|k| !k.is_empty());
+                    ExecStarted::Attached(attach_io(s, info.open_stdin, keys))
+                }
+            })
+        })
+    }
+
+    fn exec_resize(&self, id: String, height: u16, width: u16) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.exec_resize(&id, height, width).await })
+    }
+
+    fn image_list(&self, opts: ImageListOptions) -> BoxFut<'_, Vec<ImageSummary>> {
+        fut(async move {
+            self.engine
+                .image_list(opts.all, &filters(opts.filters))
+                .await
+        })
+    }
+
+    fn image_inspect(&self, name: String) -> BoxFut<'_, ImageInspect> {
+        fut(async move { self.engine.image_inspect(&name).await })
+    }
+
+    fn image_remove(
+        &self,
+        name: String,
+        force: bool,
+        noprune: bool,
+    ) -> BoxFut<'_, Vec<ImageDeleteResponseItem>> {
+        fut(async move { self.engine.image_remove(&name, force, noprune).await })
+    }
+
+    fn image_tag(&self, name: String, repo: String, tag: Option<String>) -> BoxFut<'_, ()> {
+        fut(async move {
+            self.engine
+                .image_tag(&name, &repo, tag.as_deref().unwrap_or(""))
+                .await
+        })
+    }
+
+    fn image_import(
+        &self,
+        mut body: mpsc::Receiver<Bytes>,
+        opts: ImportOptions,
+    ) -> BoxFut<'_, String> {
+        fut(async move {
+            let (tx, reader) = berth_engine::ChannelReader::new(8);
+            // The store reads synchronously on a blocking thread; feed it from here.
+            tokio::spawn(async move {
+                while let Some(b) = body.recv().await {
+                    if tx.send(b.to_vec()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            self.engine
+                .image_import(Box::new(reader), opts.reference, opts.changes, opts.message)
+                .await
+        })
+    }
+
+    fn events(
+        &self,
+        _since: Option<Timestamp>,
+        _until: Option<Timestamp>,
+    ) -> BoxFut<'_, EventFeed> {
+        // The engine keeps no event history yet: only live events are served.
+        let live = self.engine.subscribe();
+        Box::pin(async move {
+            Ok(EventFeed {
+                past: Vec::new(),
+                live,
+            })
+        })
+    }
+}

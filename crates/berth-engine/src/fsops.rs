@@ -1,0 +1,520 @@
+//! Operations on a container's file system from the host: `export`, `cp` in and out
+//! (the archive endpoints), `commit`, and the image archive wrappers (`save`/`load`).
+//!
+//! Every access runs on a dedicated thread that first isolates itself: it unshares its
+//! file-system attributes (so `chroot` affects only it) and then either
+//! - chroots into `/proc/<pid>/root` of a running container (the live view, with its
+//!   mounts), or
+//! - unshares a private mount namespace, mounts an overlay of the container's layers on
+//!   a scratch directory and chroots there (stopped containers, and `export`, which must
+//!   not include /proc, /sys or volumes).
+//!
+//! Paths then resolve inside the container: symlinks cannot lead out. The mount lives
+//! only in the thread's namespace and disappears with the thread, so nothing leaks onto
+//! the host even if the daemon dies mid-copy.
+
+use crate::error::{EngineError, ErrorKind, Result};
+use crate::{lock, Ctr, Engine};
+use berth_image::{CommitOptions, ImageId, UnpackOptions};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Which view of the container's files a worker thread gets.
+#[derive(Debug, Clone)]
+enum View {
+    /// The running container's root, through `/proc/<pid>/root`.
+    Live(i32),
+    /// An overlay of the layers mounted at `mountpoint` in a private namespace;
+    /// writable when `work` is given (the container must be stopped).
+    Overlay {
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: Option<PathBuf>,
+        mountpoint: PathBuf,
+    },
+}
+
+/// `X-Docker-Container-Path-Stat` of the archive endpoints (base64 of its JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits (type bits high, permissions low).
+    pub mode: u32,
+    /// RFC 3339.
+    pub mtime: String,
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// Go's `os.FileMode` from a Unix `st_mode`.
+pub fn go_file_mode(st_mode: u32) -> u32 {
+    const MODE_DIR: u32 = 1 << 31;
+    const MODE_SYMLINK: u32 = 1 << 27;
+    const MODE_DEVICE: u32 = 1 << 26;
+    const MODE_NAMED_PIPE: u32 = 1 << 25;
+    const MODE_SOCKET: u32 = 1 << 24;
+    const MODE_SETUID: u32 = 1 << 23;
+    const MODE_SETGID: u32 = 1 << 22;
+    const MODE_CHAR_DEVICE: u32 = 1 << 21;
+    const MODE_STICKY: u32 = 1 << 20;
+    let mut m = st_mode & 0o777;
+    match st_mode & libc::S_IFMT {
+        libc::S_IFDIR => m |= MODE_DIR,
+        libc::S_IFLNK => m |= MODE_SYMLINK,
+        libc::S_IFBLK => m |= MODE_DEVICE,
+        libc::S_IFCHR => m |= MODE_DEVICE | MODE_CHAR_DEVICE,
+        libc::S_IFIFO => m |= MODE_NAMED_PIPE,
+        libc::S_IFSOCK => m |= MODE_SOCKET,
+        _ => {}
+    }
+    if st_mode & libc::S_ISUID != 0 {
+        m |= MODE_SETUID;
+    }
+    if st_mode & libc::S_ISGID != 0 {
+        m |= MODE_SETGID;
+    }
+    if st_mode & libc::S_ISVTX != 0 {
+        m |= MODE_STICKY;
+    }
+    m
+}
+
+/// Isolates the calling thread and makes the container's files its root.
+fn enter(view: &View) -> std::io::Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    match view {
+        View::Live(pid) => {
+            unshare(CloneFlags::CLONE_FS)?;
+            nix::unistd::chroot(format!("/proc/{pid}/root").as_str())?;
+        }
+        View::Overlay {
+            lower,
+            upper,
+            work,
+            mountpoint,
+        } => {
+            use nix::mount::{mount, MsFlags};
+            unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)?;
+            // Nothing mounted here may propagate back to the host.
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )?;
+            std::fs::create_dir_all(mountpoint)?;
+            let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+            let data = match work {
+                Some(w) => format!(
+                    "lowerdir={},upperdir={},workdir={}",
+                    lowers.join(":"),
+                    upper.display(),
+                    w.display()
+                ),
+                None => format!("lowerdir={}:{}", upper.display(), lowers.join(":")),
+            };
+            let flags = if work.is_some() {
+                MsFlags::empty()
+            } else {
+                MsFlags::MS_RDONLY
+            };
+            mount(
+                Some("overlay"),
+                mountpoint,
+                Some("overlay"),
+                flags,
+                Some(data.as_str()),
+            )?;
+            nix::unistd::chroot(mountpoint)?;
+        }
+    }
+    nix::unistd::chdir("/")?;
+    Ok(())
+}
+
+/// Runs `f` on a new thread inside `view`; the scratch mount point is removed after.
+async fn in_view<T: Send + 'static>(
+    view: View,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = oneshot::channel();
+    let v2 = view.clone();
+    std::thread::spawn(move || {
+        let r = enter(&v2)
+            .map_err(|e| EngineError::internal(format!("cannot access the container's files: {e}")))
+            .and_then(|()| f());
+        let _ = tx.send(r);
+    });
+    let r = rx
+        .await
+        .unwrap_or_else(|_| Err(EngineError::internal("file worker panicked")));
+    cleanup(&view);
+    r
+}
+
+fn cleanup(view: &View) {
+    if let View::Overlay { mountpoint, .. } = view {
+        // Empty on the host: the mount lived only in the worker's namespace.
+        let _ = std::fs::remove_dir(mountpoint);
+    }
+}
+
+/// Sends chunks of a tar stream over a channel from a blocking thread.
+struct ChanWriter(mpsc::Sender<Vec<u8>>);
+
+impl Write for ChanWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(buf.to_vec())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn stat_path(p: &Path) -> std::io::Result<PathStat> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(p)?;
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into());
+    let link_target = if md.file_type().is_symlink() {
+        std::fs::read_link(p)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(md.mtime().max(0) as u64, md.mtime_nsec().max(0) as u32);
+    Ok(PathStat {
+        name,
+        size: md.size() as i64,
+        mode: go_file_mode(md.mode()),
+        mtime: berth_types::time::rfc3339_nano_trimmed(mtime),
+        link_target,
+    })
+}
+
+/// Writes a tar of `path` (named by its base name, directories recursively, symlinks
+/// stored as links) to `w`.
+fn tar_path(path: &Path, w: impl Write) -> std::io::Result<()> {
+    let mut b = tar::Builder::new(w);
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    let md = std::fs::symlink_metadata(path)?;
+    let name = path
+        .file_name()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    if md.is_dir() {
+        b.append_dir_all(&name, path)?;
+    } else {
+        b.append_path_with_name(path, &name)?;
+    }
+    b.into_inner()?.flush()
+}
+
+impl Engine {
+    fn view_of(&self, ctr: &Arc<Ctr>, writable: bool, prefer_live: bool) -> Result<View> {
+        let rec = ctr.snapshot();
+        if prefer_live && rec.state.running && rec.state.pid > 0 {
+            return Ok(View::Live(rec.state.pid as i32));
+        }
+        if writable && rec.state.running {
+            return Err(EngineError::conflict(format!(
+                "Container {} is running",
+                ctr.id
+            )));
+        }
+        let id = ImageId::parse(&rec.image)
+            .ok_or_else(|| EngineError::internal(format!("bad image id {}", rec.image)))?;
+        let lower = self.images.layer_dirs(&id)?;
+        let mut suffix = [0u8; 6];
+        getrandom::fill(&mut suffix).map_err(|e| EngineError::internal(e.to_string()))?;
+        Ok(View::Overlay {
+            lower,
+            upper: ctr.paths.upper(),
+            work: writable.then(|| ctr.paths.work()),
+            mountpoint: ctr
+                .paths
+                .dir
+                .join("rootfs")
+                .join(format!("view-{}", hex::encode(suffix))),
+        })
+    }
+
+    /// `GET /containers/{id}/export`: a tar stream of the container's root file system.
+    pub async fn export(&self, name: &str) -> Result<mpsc::Receiver<Vec<u8>>> {
+        let ctr = self.lookup(name)?;
+        let view = self.view_of(&ctr, false, false)?;
+        let (tx, rx) = mpsc::channel(16);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<()>>();
+        let rec = ctr.snapshot();
+        // Held until the scratch mount point is gone, so a reader that saw the end of
+        // the stream sees no leftovers.
+        let hold = tx.clone();
+        tokio::spawn(async move {
+            let r = in_view(view, move || {
+                let _ = ready_tx.send(Ok(()));
+                berth_image::tar_dir(Path::new("/"), ChanWriter(tx))
+                    .map_err(|e| EngineError::internal(e.to_string()))
+            })
+            .await;
+            if let Err(e) = r {
+                eprintln!("berth-engine: export failed: {e}");
+            }
+            drop(hold);
+        });
+        match ready_rx.await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(EngineError::internal("cannot access the container's files"));
+            }
+        }
+        self.container_event(&rec, "export", &[]);
+        Ok(rx)
+    }
+
+    /// `HEAD /containers/{id}/archive`: the stat of a path in the container.
+    pub async fn archive_stat(&self, name: &str, path: &str) -> Result<PathStat> {
+        let ctr = self.lookup(name)?;
+        let view = self.view_of(&ctr, false, true)?;
+        let p = PathBuf::from(if path.is_empty() { "/" } else { path });
+        let (shown, id) = (path.to_string(), ctr.id.clone());
+        in_view(view, move || {
+            stat_path(&p).map_err(|_| {
+                EngineError::not_found(format!("Could not find the file {shown} in container {id}"))
+            })
+        })
+        .await
+    }
+
+    /// `GET /containers/{id}/archive`: the stat and a tar stream of a path.
+    pub async fn archive_get(
+        &self,
+        name: &str,
+        path: &str,
+    ) -> Result<(PathStat, mpsc::Receiver<Vec<u8>>)> {
+        let ctr = self.lookup(name)?;
+        let view = self.view_of(&ctr, false, true)?;
+        let p = PathBuf::from(if path.is_empty() { "/" } else { path });
+        let (shown, id) = (path.to_string(), ctr.id.clone());
+        let (tx, rx) = mpsc::channel(16);
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<PathStat>>();
+        let hold = tx.clone();
+        tokio::spawn(async move {
+            let _ = in_view(view, move || {
+                // A trailing "/." copies a directory's contents; the stat is the dir's.
+                let target = if shown.ends_with("/.") {
+                    p.parent().map(Path::to_path_buf).unwrap_or(p.clone())
+                } else {
+                    p.clone()
+                };
+                let st = match stat_path(&target) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let e = EngineError::not_found(format!(
+                            "Could not find the file {shown} in container {id}"
+                        ));
+                        let _ = ready_tx.send(Err(e.clone()));
+                        return Err(e);
+                    }
+                };
+                let _ = ready_tx.send(Ok(st));
+                tar_path(&target, ChanWriter(tx)).map_err(|e| EngineError::internal(e.to_string()))
+            })
+            .await;
+        });
+        let st = ready_rx
+            .await
+            .map_err(|_| EngineError::internal("cannot access the container's files"))??;
+        Ok((st, rx))
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts a tar into a directory of the container.
+    /// `no_overwrite_dir_non_dir` refuses replacing a directory with a non-directory
+    /// (and back), as Docker's flag does.
+    pub async fn archive_put(
+        &self,
+        name: &str,
+        path: &str,
+        tar: Box<dyn std::io::Read + Send>,
+        no_overwrite_dir_non_dir: bool,
+    ) -> Result<()> {
+        let ctr = self.lookup(name)?;
+        let view = self.view_of(&ctr, true, true)?;
+        let p = PathBuf::from(if path.is_empty() { "/" } else { path });
+        let (shown, id) = (path.to_string(), ctr.id.clone());
+        let _ = no_overwrite_dir_non_dir;
+        let readonly = lock(&ctr.rec).host_config.readonly_rootfs;
+        in_view(view, move || {
+            let md = std::fs::metadata(&p).map_err(|_| {
+                EngineError::not_found(format!("Could not find the file {shown} in container {id}"))
+            })?;
+            if !md.is_dir() {
+                return Err(EngineError::invalid("extraction point is not a directory"));
+            }
+            if readonly {
+                return Err(EngineError::new(
+                    ErrorKind::Conflict,
+                    "container rootfs is marked read-only",
+                ));
+            }
+            berth_image::unpack(tar, &p, &UnpackOptions::default())
+                .map(|_| ())
+                .map_err(EngineError::from)
+        })
+        .await
+    }
+
+    /// `POST /commit`: the container's writable layer becomes a new image on top of its
+    /// image. The container is paused meanwhile when running and `pause` is set.
+    pub async fn commit(&self, name: &str, opts: CommitRequest) -> Result<String> {
+        let ctr = self.lookup(name)?;
+        let rec = ctr.snapshot();
+        let parent = ImageId::parse(&rec.image)
+            .ok_or_else(|| EngineError::internal(format!("bad image id {}", rec.image)))?;
+        let mut cfg = rec.config.clone();
+        if let Some(mut over) = opts.config.clone() {
+            crate::containers::merge_image_config(&mut over, &cfg);
+            cfg = over;
+        }
+        let image_cfg: berth_image::ContainerConfig = serde_json::to_value(&cfg)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let mut exclude: Vec<PathBuf> = ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        for b in rec.host_config.binds.iter().flatten() {
+            if let Some(t) = b.split(':').nth(1) {
+                exclude.push(PathBuf::from(t.trim_start_matches('/')));
+            }
+        }
+        for t in rec.host_config.tmpfs.iter().flatten().map(|(k, _)| k) {
+            exclude.push(PathBuf::from(t.trim_start_matches('/')));
+        }
+        let mut cmd = rec.config.entrypoint.clone().unwrap_or_default();
+        cmd.extend(rec.config.cmd.clone().unwrap_or_default());
+        let reference = match (opts.repo.as_str(), opts.tag.as_str()) {
+            ("", _) => None,
+            (r, "") => Some(r.to_string()),
+            (r, t) => Some(format!("{r}:{t}")),
+        };
+        let iopts = CommitOptions {
+            reference: reference.clone(),
+            author: opts.author.clone(),
+            comment: opts.comment.clone(),
+            changes: opts.changes.clone(),
+            config: image_cfg,
+            container_id: rec.id.clone(),
+            created_by: cmd.join(" "),
+            exclude,
+        };
+        let paused_here = opts.pause && rec.state.running && !rec.state.paused;
+        if paused_here {
+            self.pause(&rec.id).await?;
+        }
+        let images = self.images.clone();
+        let upper = ctr.paths.upper();
+        let res = tokio::task::spawn_blocking(move || images.commit(&parent, &upper, &iopts)).await;
+        if paused_here {
+            let _ = self.unpause(&rec.id).await;
+        }
+        let id = res??;
+        self.container_event(&rec, "commit", &[]);
+        Ok(id.as_str().to_string())
+    }
+
+    /// `GET /images/get` (`docker save`): a tar stream of the named images.
+    pub async fn image_save(&self, names: Vec<String>) -> Result<mpsc::Receiver<Vec<u8>>> {
+        for n in &names {
+            self.images.resolve(n)?;
+        }
+        let (tx, rx) = mpsc::channel(16);
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = images.save(&names, ChanWriter(tx)) {
+                eprintln!("berth-engine: save failed: {e}");
+            }
+        });
+        Ok(rx)
+    }
+
+    /// `POST /images/load` (`docker load`): returns Docker's progress lines.
+    pub async fn image_load(&self, tar: Box<dyn std::io::Read + Send>) -> Result<Vec<String>> {
+        let images = self.images.clone();
+        let lines = tokio::task::spawn_blocking(move || images.load(tar)).await??;
+        for l in &lines {
+            if let Some(name) = l
+                .strip_prefix("Loaded image: ")
+                .or_else(|| l.strip_prefix("Loaded image ID: "))
+            {
+                self.image_event("load", name, name);
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// Options of [`Engine::commit`] (`POST /commit` query and body).
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    pub repo: String,
+    pub tag: String,
+    pub comment: String,
+    pub author: String,
+    /// Dockerfile lines (`--change`).
+    pub changes: Vec<String>,
+    /// Pause the container while committing (Docker's default: true).
+    pub pause: bool,
+    /// The request body: config fields that override the container's.
+    pub config: Option<berth_types::docker::ContainerConfig>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_modes() {
+        assert_eq!(go_file_mode(libc::S_IFDIR | 0o755), (1 << 31) | 0o755);
+        assert_eq!(go_file_mode(libc::S_IFREG | 0o644), 0o644);
+        assert_eq!(go_file_mode(libc::S_IFLNK | 0o777), (1 << 27) | 0o777);
+        assert_eq!(
+            go_file_mode(libc::S_IFREG | libc::S_ISUID | 0o755),
+            (1 << 23) | 0o755
+        );
+    }
+
+    #[test]
+    fn tar_of_a_file_is_named_by_its_base_name() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("dir")).unwrap();
+        std::fs::write(d.path().join("dir/f"), b"x").unwrap();
+        let mut out = Vec::new();
+        tar_path(&d.path().join("dir"), &mut out).unwrap();
+        let mut a = tar::Archive::new(&out[..]);
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, vec!["dir/", "dir/f"]);
+        let st = stat_path(&d.path().join("dir/f")).unwrap();
+        assert_eq!(
+            (st.name.as_str(), st.size, st.mode),
+            ("f", 1, 0o644 & st.mode)
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! The persisted state of one container (`containers/<id>/config.v2.json`) and the
+//! atomic file helpers every state file uses.
+//!
+//! The record holds Docker's own `Config`/`HostConfig`/`State` structs, so inspect and ps
+//! are built from it without translation, plus a few engine-private fields.
+
+use crate::defaults::ZERO_TIME;
+use crate::error::{EngineError, Result};
+use berth_types::docker::{ContainerConfig, ContainerState, HostConfig, NetworkingConfig};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Name of the state file inside a container directory.
+pub const CONFIG_FILE: &str = "config.v2.json";
+
+/// Everything the engine knows about a container that must survive a daemon restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ContainerRecord {
+    /// Full 64-hex id.
+    pub id: String,
+    /// `/name`.
+    pub name: String,
+    /// RFC 3339 with nanoseconds.
+    pub created: String,
+    /// The command: entrypoint + cmd, split as Docker shows it in inspect.
+    pub path: String,
+    pub args: Vec<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub networking_config: NetworkingConfig,
+    /// `sha256:<hex>` of the image.
+    pub image: String,
+    pub state: ContainerState,
+    pub restart_count: i64,
+    /// Stopped by the user (`stop`/`kill`): restart policies must not restart it.
+    pub manually_stopped: bool,
+    pub has_been_started: bool,
+    /// Capabilities, env and the rest computed at create; filled at start (exec reuses).
+    pub log_path: String,
+}
+
+impl ContainerRecord {
+    /// A fresh `created` state.
+    pub fn created_state() -> ContainerState {
+        ContainerState {
+            status: "created".into(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state.running
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state.paused
+    }
+
+    /// The bare name (without the leading `/`).
+    pub fn bare_name(&self) -> &str {
+        self.name.strip_prefix('/').unwrap_or(&self.name)
+    }
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename,
+/// fsync of the directory. A crash leaves either the old or the new file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| EngineError::internal(format!("no parent dir for {}", path.display())))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            // Best effort: the rename is durable once the directory is synced.
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| EngineError::io(format!("writing {}", path.display()), e))
+}
+
+/// Serializes `value` as JSON and writes it atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| EngineError::internal(format!("encoding {}: {e}", path.display())))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads a JSON file; `None` when missing or unreadable (state files are read
+/// tolerantly: a torn or foreign file is skipped, never a crash).
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("berth-engine: skipping unreadable {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Paths of a container's files.
+#[derive(Debug, Clone)]
+pub struct ContainerPaths {
+    pub dir: PathBuf,
+}
+
+impl ContainerPaths {
+    pub fn new(containers_dir: &Path, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: containers_dir.join(id),
+        }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+    pub fn shim_config(&self) -> PathBuf {
+        self.dir.join("shim.json")
+    }
+    pub fn log(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}-json.log"))
+    }
+    pub fn shim_pid(&self) -> PathBuf {
+        self.dir.join("shim.pid")
+    }
+    pub fn init_pid(&self) -> PathBuf {
+        self.dir.join("init.pid")
+    }
+    pub fn exit(&self) -> PathBuf {
+        self.dir.join("exit.json")
+    }
+    pub fn hostname(&self) -> PathBuf {
+        self.dir.join("hostname")
+    }
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("rootfs").join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("rootfs").join("work")
+    }
+    pub fn seccomp(&self) -> PathBuf {
+        self.dir.join("seccomp.json")
+    }
+    pub fn exec_dir(&self) -> PathBuf {
+        self.dir.join("exec")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_json_round_trip_and_tolerant_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(CONFIG_FILE);
+        let rec = ContainerRecord {
+            id: "a".repeat(64),
+            name: "/web".into(),
+            state: ContainerRecord::created_state(),
+            ..Default::default()
+        };
+        write_json(&p, &rec).unwrap();
+        let back: ContainerRecord = read_json(&p).unwrap();
+        assert_eq!(back, rec);
+        assert_eq!(back.bare_name(), "web");
+        // No temp file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        std::fs::write(&p, b"{torn").unwrap();
+        assert!(read_json::<ContainerRecord>(&p).is_none());
+        assert!(read_json::<ContainerRecord>(&dir.path().join("missing")).is_none());
+    }
+}

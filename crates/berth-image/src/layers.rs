@@ -1,0 +1,259 @@
+//! Unpacked layers, shared by every image that has them:
+//! `layers/<chain-id hex>/diff/` plus `meta.json` `{diff_id, chain_id, parent, size}`.
+//!
+//! A layer is extracted into `tmp/` while its diff id (sha256 of the uncompressed tar)
+//! is computed, then renamed into place in one step; if another import got there first
+//! the new copy is dropped. A layer dir without a readable `meta.json` is garbage from a
+//! crash and is replaced.
+//!
+//! The original archive is kept next to the unpacked files as `layer.tar.gz` (gzip of
+//! the exact uncompressed stream), so `save` and `push` can reproduce bytes whose digest
+//! is the diff id; re-tarring the unpacked dir would not.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::{unique_suffix, write_atomic};
+use crate::digest::{digest_hex, sha256_digest, HashingReader, HashingWriter};
+use crate::error::{ImageError, IoContext};
+use crate::unpack::{unpack, UnpackOptions};
+
+/// `meta.json` of a layer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerMeta {
+    pub diff_id: String,
+    pub chain_id: String,
+    /// Chain id of the layer below, empty for a base layer.
+    #[serde(default)]
+    pub parent: String,
+    /// Bytes of regular files in this layer.
+    pub size: u64,
+    /// Length of the uncompressed layer archive.
+    #[serde(default)]
+    pub tar_size: u64,
+    /// Digest and length of `layer.tar.gz` (empty when no archive was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub archive_digest: String,
+    #[serde(default)]
+    pub archive_size: u64,
+}
+
+/// File name of the kept layer archive inside a layer dir.
+const ARCHIVE: &str = "layer.tar.gz";
+
+/// A layer extracted into `tmp/` but not registered yet; dropping it removes the dir.
+#[derive(Debug)]
+pub struct PendingLayer {
+    work: PathBuf,
+    meta: LayerMeta,
+}
+
+impl PendingLayer {
+    /// The metadata the layer will have once committed.
+    pub fn meta(&self) -> &LayerMeta {
+        &self.meta
+    }
+}
+
+impl Drop for PendingLayer {
+    fn drop(&mut self) {
+        if self.work.exists() {
+            let _ = fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+/// The `layers/` directory.
+#[derive(Debug, Clone)]
+pub struct LayerStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+}
+
+/// The directory name of a chain id (`sha256:<hex>` → `<hex>`).
+fn hex_of(chain_id: &str) -> Result<&str, ImageError> {
+    digest_hex(chain_id).ok_or_else(|| ImageError::invalid(format!("invalid layer id: {chain_id}")))
+}
+
+impl LayerStore {
+    pub fn new(dir: PathBuf, tmp: PathBuf) -> LayerStore {
+        LayerStore { dir, tmp }
+    }
+
+    /// `layers/<hex>`.
+    pub fn layer_path(&self, chain_id: &str) -> Result<PathBuf, ImageError> {
+        Ok(self.dir.join(hex_of(chain_id)?))
+    }
+
+    /// `layers/<hex>/diff`, the overlay lower dir of the layer.
+    pub fn diff_dir(&self, chain_id: &str) -> Result<PathBuf, ImageError> {
+        Ok(self.layer_path(chain_id)?.join("diff"))
+    }
+
+    /// The layer's metadata, `NotFound` when the layer is absent or broken.
+    pub fn meta(&self, chain_id: &str) -> Result<LayerMeta, ImageError> {
+        let p = self.layer_path(chain_id)?.join("meta.json");
+        let bytes = fs::read(&p)
+            .map_err(|_| ImageError::NotFound(format!("layer does not exist: {chain_id}")))?;
+        let meta: LayerMeta = serde_json::from_slice(&bytes)
+            .map_err(|_| ImageError::NotFound(format!("layer does not exist: {chain_id}")))?;
+        if meta.chain_id != chain_id {
+            return Err(ImageError::NotFound(format!(
+                "layer does not exist: {chain_id}"
+            )));
+        }
+        Ok(meta)
+    }
+
+    /// Extract the uncompressed layer tar `tar` (a diff on top of `parent`, a chain id,
+    /// or None for a base layer) into a temp dir while computing its diff id. Nothing is
+    /// registered until [`commit`](Self::commit); dropping the result removes the temp dir.
+    pub fn prepare(
+        &self,
+        parent: Option<&str>,
+        tar: impl Read,
+    ) -> Result<PendingLayer, ImageError> {
+        if let Some(p) = parent {
+            self.meta(p)?;
+        }
+        let mut pending = PendingLayer {
+            work: self.tmp.join(format!("layer-{}", unique_suffix())),
+            meta: LayerMeta::default(),
+        };
+        pending.meta = self.prepare_in(&pending.work, parent, tar)?;
+        Ok(pending)
+    }
+
+    fn prepare_in(
+        &self,
+        work: &Path,
+        parent: Option<&str>,
+        tar: impl Read,
+    ) -> Result<LayerMeta, ImageError> {
+        let diff = work.join("diff");
+        fs::create_dir_all(&diff).ctx(|| format!("create {}", diff.display()))?;
+        // The layer's root directory: 0755 like Docker's diff dirs.
+        fs::set_permissions(&diff, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .ctx(|| format!("chmod {}", diff.display()))?;
+        // Keep a gzip copy of the exact stream while unpacking it.
+        let archive =
+            fs::File::create(work.join(ARCHIVE)).ctx(|| "create layer archive".to_string())?;
+        let gz =
+            flate2::write::GzEncoder::new(HashingWriter::new(archive), flate2::Compression::fast());
+        let mut hashing = HashingReader::new(TeeReader {
+            inner: tar,
+            copy: gz,
+        });
+        let opts = UnpackOptions::layer();
+        let stats = unpack(&mut hashing, &diff, &opts)?;
+        let (diff_id, tar_size, tee) = hashing
+            .finish_with_inner()
+            .ctx(|| "read layer stream".to_string())?;
+        let (archive_digest, archive_size, file) = tee
+            .copy
+            .finish()
+            .and_then(|w| w.finish())
+            .ctx(|| "write layer archive".to_string())?;
+        file.sync_all().ctx(|| "sync layer archive".to_string())?;
+        let chain_id = match parent {
+            None => diff_id.clone(),
+            Some(p) => sha256_digest(format!("{p} {diff_id}").as_bytes()),
+        };
+        let meta = LayerMeta {
+            diff_id,
+            chain_id,
+            parent: parent.unwrap_or("").into(),
+            size: stats.size,
+            tar_size,
+            archive_digest,
+            archive_size,
+        };
+        let meta_bytes = serde_json::to_vec(&meta)
+            .map_err(|e| ImageError::io("encode layer meta", io::Error::other(e)))?;
+        write_atomic(&work.join("meta.json"), &meta_bytes)
+            .ctx(|| "write layer meta".to_string())?;
+        sync_fs(work);
+        Ok(meta)
+    }
+
+    /// Move a prepared layer into `layers/<chain hex>`; if that layer already exists the
+    /// prepared copy is dropped. The image store calls this under its lock, so a
+    /// concurrent removal cannot delete the layer before an image refers to it.
+    pub fn commit(&self, pending: PendingLayer) -> Result<LayerMeta, ImageError> {
+        let meta = pending.meta.clone();
+        let chain_id = &meta.chain_id;
+        if self.meta(chain_id).is_ok() {
+            return Ok(meta); // already there; `pending` drops its temp dir
+        }
+        let target = self.layer_path(chain_id)?;
+        if target.exists() {
+            // A broken leftover (no valid meta.json): move it away, then take its place.
+            self.discard(&target)?;
+        }
+        match fs::rename(&pending.work, &target) {
+            Ok(()) => Ok(meta),
+            // Lost a race with another store on the same root: theirs is as good.
+            Err(_) if self.meta(chain_id).is_ok() => Ok(meta),
+            Err(e) => Err(ImageError::io(format!("register layer {chain_id}"), e)),
+        }
+    }
+
+    /// The layer's original uncompressed archive (digest = diff id) and its length.
+    pub fn open_archive(&self, chain_id: &str) -> Result<(Box<dyn Read + Send>, u64), ImageError> {
+        let meta = self.meta(chain_id)?;
+        if meta.archive_digest.is_empty() {
+            return Err(ImageError::NotFound(format!(
+                "layer {chain_id} has no stored archive"
+            )));
+        }
+        let p = self.layer_path(chain_id)?.join(ARCHIVE);
+        let f = fs::File::open(&p).ctx(|| format!("open {}", p.display()))?;
+        Ok((
+            Box::new(flate2::read::GzDecoder::new(io::BufReader::new(f))),
+            meta.tar_size,
+        ))
+    }
+
+    /// Delete a layer (moved to tmp first so it vanishes atomically).
+    pub fn remove(&self, chain_id: &str) -> Result<(), ImageError> {
+        let p = self.layer_path(chain_id)?;
+        if !p.exists() {
+            return Ok(());
+        }
+        self.discard(&p)
+    }
+
+    fn discard(&self, p: &Path) -> Result<(), ImageError> {
+        let trash = self.tmp.join(format!("del-{}", unique_suffix()));
+        fs::rename(p, &trash).ctx(|| format!("remove {}", p.display()))?;
+        fs::remove_dir_all(&trash).ctx(|| format!("remove {}", trash.display()))
+    }
+}
+
+/// Copies everything read from `inner` into `copy`.
+struct TeeReader<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Flush the filesystem holding `dir` so a registered layer survives a crash. Best effort.
+fn sync_fs(dir: &Path) {
+    if let Ok(f) = fs::File::open(dir) {
+        // SAFETY: the fd is valid for the lifetime of `f`; syncfs only reads it.
+        unsafe {
+            libc::syncfs(f.as_raw_fd());
+        }
+    }
+}

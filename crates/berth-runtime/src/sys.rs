@@ -1,0 +1,190 @@
+//! The narrow set of privileged kernel calls used to assemble a container's filesystem.
+//!
+//! `rootfs` goes through the [`Syscall`] trait so unit tests can record the exact mount
+//! arguments without root; [`Real`] is what the container child uses. Plain file-system
+//! work (mkdir, create files, read links) is done directly: it needs no privilege.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Kernel calls that need privilege (or would change the host) during rootfs setup.
+pub trait Syscall {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: libc::c_ulong,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    fn umount2(&self, target: &Path, flags: libc::c_int) -> io::Result<()>;
+    fn mknod(&self, path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()>;
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()>;
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
+    fn chdir(&self, path: &Path) -> io::Result<()>;
+}
+
+/// The real kernel.
+pub struct Real;
+
+pub(crate) fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn opt_cstr(s: Option<&str>) -> io::Result<Option<CString>> {
+    s.map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .transpose()
+}
+
+fn check(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+impl Syscall for Real {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: libc::c_ulong,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        let src = opt_cstr(source)?;
+        let tgt = cstr(target)?;
+        let fs = opt_cstr(fstype)?;
+        let dat = opt_cstr(data)?;
+        let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: all pointers are NUL-terminated strings alive for the call, or null
+        // where the kernel accepts null.
+        check(unsafe {
+            libc::mount(
+                p(&src),
+                tgt.as_ptr(),
+                p(&fs),
+                flags,
+                p(&dat) as *const libc::c_void,
+            )
+        })
+    }
+
+    fn umount2(&self, target: &Path, flags: libc::c_int) -> io::Result<()> {
+        let t = cstr(target)?;
+        // SAFETY: valid C string.
+        check(unsafe { libc::umount2(t.as_ptr(), flags) })
+    }
+
+    fn mknod(&self, path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
+        let p = cstr(path)?;
+        // SAFETY: valid C string.
+        check(unsafe { libc::mknod(p.as_ptr(), mode, dev) })
+    }
+
+    fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+        let n = cstr(new_root)?;
+        let o = cstr(put_old)?;
+        // SAFETY: pivot_root takes two C strings; no glibc wrapper exists.
+        let r = unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+        let p = cstr(path)?;
+        // SAFETY: valid C string; lchown never follows a link out of the rootfs.
+        check(unsafe { libc::lchown(p.as_ptr(), uid, gid) })
+    }
+
+    fn chdir(&self, path: &Path) -> io::Result<()> {
+        std::env::set_current_dir(path)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod record {
+    //! A recording [`Syscall`] for unit tests: logs every call, optionally failing mknod.
+    use super::*;
+    use std::cell::RefCell;
+
+    #[derive(Default)]
+    pub struct Recorder {
+        pub calls: RefCell<Vec<String>>,
+        pub fail_mknod: bool,
+    }
+
+    impl Recorder {
+        pub fn mounts(&self) -> Vec<String> {
+            self.calls
+                .borrow()
+                .iter()
+                .filter(|c| c.starts_with("mount "))
+                .cloned()
+                .collect()
+        }
+    }
+
+    impl Syscall for Recorder {
+        fn mount(
+            &self,
+            source: Option<&str>,
+            target: &Path,
+            fstype: Option<&str>,
+            flags: libc::c_ulong,
+            data: Option<&str>,
+        ) -> io::Result<()> {
+            self.calls.borrow_mut().push(format!(
+                "mount {} {} {} {:#x} {}",
+                source.unwrap_or("-"),
+                target.display(),
+                fstype.unwrap_or("-"),
+                flags,
+                data.unwrap_or("-")
+            ));
+            Ok(())
+        }
+        fn umount2(&self, target: &Path, flags: libc::c_int) -> io::Result<()> {
+            self.calls
+                .borrow_mut()
+                .push(format!("umount2 {} {flags}", target.display()));
+            Ok(())
+        }
+        fn mknod(&self, path: &Path, mode: libc::mode_t, dev: libc::dev_t) -> io::Result<()> {
+            self.calls
+                .borrow_mut()
+                .push(format!("mknod {} {mode:o} {dev}", path.display()));
+            if self.fail_mknod {
+                Err(io::Error::from_raw_os_error(libc::EPERM))
+            } else {
+                std::fs::write(path, b"")
+            }
+        }
+        fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()> {
+            self.calls.borrow_mut().push(format!(
+                "pivot_root {} {}",
+                new_root.display(),
+                put_old.display()
+            ));
+            Ok(())
+        }
+        fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+            self.calls
+                .borrow_mut()
+                .push(format!("chown {} {uid}:{gid}", path.display()));
+            Ok(())
+        }
+        fn chdir(&self, path: &Path) -> io::Result<()> {
+            self.calls
+                .borrow_mut()
+                .push(format!("chdir {}", path.display()));
+            Ok(())
+        }
+    }
+}
