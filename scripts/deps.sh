@@ -4,7 +4,7 @@
 # hyperfine for side-by-side benchmarks. Idempotent: skips apt when all are present.
 set -euo pipefail
 build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
-test=(busybox-static procps jq)
+test=(busybox-static procps jq docker-registry apache2-utils openssl)
 bench=(docker.io hyperfine)
 want=("${build[@]}")
 case "${1:-build}" in

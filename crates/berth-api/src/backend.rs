@@ -10,10 +10,11 @@
 use crate::error::ApiError;
 use crate::query::Filters;
 use berth_types::docker::{
-    ContainerCreateResponse, ContainerInspect, ContainerPruneResponse, ContainerSummary,
-    ContainerTopResponse, ContainerUpdateResponse, ContainerWaitResponse, CreateRequest,
-    EventMessage, ExecConfig, ExecInspect, ImageDeleteResponseItem, ImageInspect, ImageSummary,
-    UpdateRequest,
+    ContainerConfig, ContainerCreateResponse, ContainerInspect, ContainerPruneResponse,
+    ContainerStats, ContainerSummary, ContainerTopResponse, ContainerUpdateResponse,
+    ContainerWaitResponse, CreateRequest, DiskUsage, EventMessage, ExecConfig, ExecInspect,
+    FilesystemChange, ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImagePruneResponse,
+    ImageSummary, UpdateRequest,
 };
 use bytes::Bytes;
 use std::future::Future;
@@ -171,7 +172,34 @@ pub struct EventFeed {
     pub live: broadcast::Receiver<EventMessage>,
 }
 
-/// Every operation the API needs from the engine.
+/// Options of `POST /commit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitOptions {
+    pub repo: String,
+    pub tag: String,
+    pub comment: String,
+    pub author: String,
+    /// Dockerfile instructions (`--change`).
+    pub changes: Vec<String>,
+    pub pause: bool,
+    /// The request body: config fields overriding the container's.
+    pub config: Option<ContainerConfig>,
+}
+
+/// A byte stream produced by the engine (tar archives).
+pub type ByteStream = mpsc::Receiver<Vec<u8>>;
+
+/// The answer of an operation a backend does not offer.
+pub fn not_supported<'a, T: Send + 'a>(what: &str) -> BoxFut<'a, T> {
+    let e = ApiError::new(
+        hyper::StatusCode::NOT_IMPLEMENTED,
+        format!("{what} is not supported yet"),
+    );
+    Box::pin(async move { Err(e) })
+}
+
+/// Every operation the API needs from the engine. Operations added after the first
+/// set have default bodies answering 501, so a backend offers them one by one.
 pub trait Backend: Send + Sync + 'static {
     fn counts(&self) -> BoxFut<'_, Counts>;
 
@@ -207,9 +235,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Validates and connects before the handler takes the connection over, so errors
     /// still reach the client as JSON. Before `start`, output arrives once it runs.
     fn container_attach(&self, id: String, opts: AttachOptions) -> BoxFut<'_, AttachIo>;
-    fn container_top(&self, id: String, ps_args: Option<String>)
-        -> BoxFut<'_, ContainerTopResponse>;
+    fn container_top(
+        &self,
+        id: String,
+        ps_args: Option<String>,
+    ) -> BoxFut<'_, ContainerTopResponse>;
     fn container_prune(&self, filters: Filters) -> BoxFut<'_, ContainerPruneResponse>;
+    fn container_changes(&self, id: String) -> BoxFut<'_, Vec<FilesystemChange>>;
 
     fn exec_create(&self, container: String, config: ExecConfig) -> BoxFut<'_, String>;
     fn exec_inspect(&self, id: String) -> BoxFut<'_, ExecInspect>;
@@ -230,11 +262,84 @@ pub trait Backend: Send + Sync + 'static {
         force: bool,
         noprune: bool,
     ) -> BoxFut<'_, Vec<ImageDeleteResponseItem>>;
+    fn image_history(&self, name: String) -> BoxFut<'_, Vec<ImageHistoryItem>>;
     fn image_tag(&self, name: String, repo: String, tag: Option<String>) -> BoxFut<'_, ()>;
     /// Import a rootfs tarball fed chunk by chunk; returns the image id.
-    fn image_import(&self, body: mpsc::Receiver<Bytes>, opts: ImportOptions)
-        -> BoxFut<'_, String>;
+    fn image_import(&self, body: mpsc::Receiver<Bytes>, opts: ImportOptions) -> BoxFut<'_, String>;
 
-    fn events(&self, since: Option<Timestamp>, until: Option<Timestamp>)
-        -> BoxFut<'_, EventFeed>;
+    fn events(&self, since: Option<Timestamp>, until: Option<Timestamp>) -> BoxFut<'_, EventFeed>;
+
+    /// Samples of resource usage; one sample when `!stream`.
+    fn container_stats(
+        &self,
+        _id: String,
+        _stream: bool,
+        _one_shot: bool,
+    ) -> BoxFut<'_, mpsc::Receiver<ContainerStats>> {
+        not_supported("container stats")
+    }
+    /// The container's file system as a tar stream.
+    fn container_export(&self, _id: String) -> BoxFut<'_, ByteStream> {
+        not_supported("container export")
+    }
+    /// Stat of a path in the container, as the JSON of `X-Docker-Container-Path-Stat`.
+    fn archive_stat(&self, _id: String, _path: String) -> BoxFut<'_, String> {
+        not_supported("copying files")
+    }
+    /// A path of the container as a tar stream, with its stat JSON.
+    fn archive_get(&self, _id: String, _path: String) -> BoxFut<'_, (String, ByteStream)> {
+        not_supported("copying files")
+    }
+    /// Extract a tar stream into a directory of the container.
+    fn archive_put(
+        &self,
+        _id: String,
+        _path: String,
+        _tar: mpsc::Receiver<Bytes>,
+        _no_overwrite_dir_non_dir: bool,
+    ) -> BoxFut<'_, ()> {
+        not_supported("copying files")
+    }
+    /// Commit a container to an image; returns the image id.
+    fn commit(&self, _container: String, _opts: CommitOptions) -> BoxFut<'_, String> {
+        not_supported("commit")
+    }
+    fn image_save(&self, _names: Vec<String>) -> BoxFut<'_, ByteStream> {
+        not_supported("saving images")
+    }
+    /// Load images from a `docker save` tarball; returns the progress lines
+    /// (`Loaded image: …`).
+    fn image_load(&self, _tar: mpsc::Receiver<Bytes>) -> BoxFut<'_, Vec<String>> {
+        not_supported("loading images")
+    }
+    fn image_prune(&self, _filters: Filters) -> BoxFut<'_, ImagePruneResponse> {
+        not_supported("image prune")
+    }
+    fn disk_usage(&self) -> BoxFut<'_, DiskUsage> {
+        not_supported("disk usage (system df)")
+    }
+    /// Pull `reference` (`name[:tag]` or `name@digest`) from its registry; progress as
+    /// Docker's JSON messages (`{"status":…,"id":…}`, errors as
+    /// `{"errorDetail":{"message":…},"error":…}`). `auth` is the raw `X-Registry-Auth`.
+    fn image_pull(
+        &self,
+        reference: String,
+        _platform: Option<String>,
+        _auth: Option<String>,
+    ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
+        let e = crate::handlers::images::pull_not_supported(&reference);
+        Box::pin(async move { Err(e) })
+    }
+    /// Push `reference` to its registry; progress as for [`Backend::image_pull`].
+    fn image_push(
+        &self,
+        _reference: String,
+        _auth: Option<String>,
+    ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
+        not_supported("pushing images")
+    }
+    /// `POST /auth`: check credentials against a registry; the reply body.
+    fn registry_login(&self, _auth: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
+        not_supported("registry login")
+    }
 }

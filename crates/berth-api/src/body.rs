@@ -5,11 +5,11 @@
 //! `Bytes` into a [`ChannelBody`]'s sender and stops when the receiver is gone (the
 //! client disconnected), so no stream outlives its client.
 
+use crate::error::ApiError;
 use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper::{header, Response, StatusCode};
-use crate::error::ApiError;
 use serde::Serialize;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,12 +20,16 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// A body with no bytes.
 pub fn empty() -> Body {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A body of one buffer.
 pub fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// `200` (or `status`) with a JSON body, as Docker writes it: compact, newline-terminated.
@@ -34,10 +38,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Re
         Ok(v) => v,
         // Serializing our own models cannot fail (no maps with non-string keys); keep
         // a clear answer anyway instead of a panic.
-        Err(e) => {
-            return ApiError::internal(format!("encoding response: {e}"))
-                .into_response()
-        }
+        Err(e) => return ApiError::internal(format!("encoding response: {e}")).into_response(),
     };
     text.push(b'\n');
     let mut resp = Response::new(full(text));
@@ -63,18 +64,40 @@ pub fn status_only(status: StatusCode) -> Response<Body> {
 
 /// A streaming body fed through a bounded channel. Dropping the [`ChannelBody`] (the
 /// connection went away) makes the sender's `send` fail, which ends the producer.
-pub struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
+pub struct ChannelBody<T> {
+    rx: mpsc::Receiver<T>,
 }
 
 /// Create a channel body and the sender that feeds it. `capacity` bounds memory when the
 /// client reads slower than the producer writes.
 pub fn channel(capacity: usize) -> (mpsc::Sender<Bytes>, Body) {
     let (tx, rx) = mpsc::channel(capacity);
-    (tx, ChannelBody { rx }.boxed())
+    (tx, from_receiver(rx))
 }
 
-impl HttpBody for ChannelBody {
+/// A body streaming what `rx` yields (e.g. a tar stream from the engine).
+pub fn from_receiver<T: Into<Bytes> + Send + Sync + 'static>(rx: mpsc::Receiver<T>) -> Body {
+    ChannelBody { rx }.boxed()
+}
+
+/// Feed a request body into a channel as it arrives (for importers that read it on
+/// their own side). The channel closes at the end of the body; a broken body closes it
+/// early, which the reader sees as a truncated archive.
+pub fn incoming_channel(mut incoming: hyper::body::Incoming) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(Ok(frame)) = incoming.frame().await {
+            if let Ok(data) = frame.into_data() {
+                if tx.send(data).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+impl<T: Into<Bytes>> HttpBody for ChannelBody<T> {
     type Data = Bytes;
     type Error = std::io::Error;
 
@@ -83,7 +106,7 @@ impl HttpBody for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(b)) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Poll::Ready(Some(b)) => Poll::Ready(Some(Ok(Frame::data(b.into())))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }

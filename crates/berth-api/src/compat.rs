@@ -5,7 +5,26 @@
 //! version; each rule names the API version that changed it.
 
 use crate::version::ApiVersion;
-use berth_types::docker::{ContainerConfig, ContainerInspect, ImageInspect, ImageSummary};
+use berth_types::docker::{
+    ContainerConfig, ContainerInspect, CreateRequest, ImageInspect, ImageSummary,
+};
+
+/// `POST /containers/create` bodies from older clients mean what they meant then.
+pub fn create_request(v: ApiVersion, req: &mut CreateRequest) {
+    let hc = &mut req.host_config;
+    // `AutoRemove` arrived in 1.25; older clients cannot have asked for it.
+    if v < (1, 25) {
+        hc.auto_remove = false;
+    }
+    // 1.40 made `private` the default IPC mode; it used to be `shareable`.
+    if v < (1, 40) && hc.ipc_mode.is_empty() {
+        hc.ipc_mode = "shareable".into();
+    }
+    // Before 1.41 containers always joined the host's cgroup namespace.
+    if v < (1, 41) && hc.cgroupns_mode.is_empty() {
+        hc.cgroupns_mode = "host".into();
+    }
+}
 
 /// `GET /images/json` entries.
 pub fn image_summary(v: ApiVersion, img: &mut ImageSummary) {
@@ -107,6 +126,26 @@ mod tests {
         image_summary((1, 45), &mut new);
         let json = serde_json::to_value(&new).unwrap();
         assert!(json.get("VirtualSize").is_none());
+    }
+
+    #[test]
+    fn create_defaults_by_version() {
+        let mut old = CreateRequest::default();
+        old.host_config.auto_remove = true;
+        create_request((1, 24), &mut old);
+        assert!(!old.host_config.auto_remove);
+        assert_eq!(old.host_config.ipc_mode, "shareable");
+        assert_eq!(old.host_config.cgroupns_mode, "host");
+        let mut new = CreateRequest::default();
+        new.host_config.auto_remove = true;
+        create_request((1, 45), &mut new);
+        assert!(new.host_config.auto_remove);
+        assert_eq!(new.host_config.ipc_mode, "");
+        assert_eq!(new.host_config.cgroupns_mode, "");
+        let mut explicit = CreateRequest::default();
+        explicit.host_config.ipc_mode = "private".into();
+        create_request((1, 39), &mut explicit);
+        assert_eq!(explicit.host_config.ipc_mode, "private");
     }
 
     #[test]

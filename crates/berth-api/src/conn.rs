@@ -112,7 +112,10 @@ fn is_hijack_path(path: &str) -> bool {
         Err(_) => return false,
     };
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    matches!(segs.as_slice(), ["containers", _, "attach"] | ["exec", _, "start"])
+    matches!(
+        segs.as_slice(),
+        ["containers", _, "attach"] | ["exec", _, "start"]
+    )
 }
 
 /// Turn hyper's `101` reply head into Docker's `200 OK` raw-stream head. Other heads
@@ -207,7 +210,8 @@ mod tests {
         assert!(text.contains("Upgrade: tcp\r\n"));
         assert!(text.contains("Connection: close"));
         assert!(text.ends_with("\r\n\r\nBODY"));
-        let up = b"POST /containers/abc/attach HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
+        let up =
+            b"POST /containers/abc/attach HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
         assert!(rewrite_request(up).is_none());
         assert!(rewrite_request(b"GET /containers/abc/attach HTTP/1.1\r\n\r\n").is_none());
         assert!(rewrite_request(b"POST /exec/e1/start HTTP/1.1\r\n\r\n").is_some());

@@ -10,9 +10,10 @@ use berth_engine::{Engine, EngineError, ErrorKind};
 use berth_types::docker::*;
 use bytes::Bytes;
 use hyper::StatusCode;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 /// Kind → HTTP status: the single table for every engine error.
 impl From<EngineError> for ApiError {
@@ -28,14 +29,43 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// How many past events `/events?since=` can replay (Docker keeps a similar window in
+/// memory).
+const EVENT_HISTORY: usize = 1024;
+
 /// Serves the engine.
 pub struct EngineBackend {
     engine: Arc<Engine>,
+    /// Recent events, oldest first, for `since`. The engine only broadcasts live
+    /// events; this keeps the window it does not.
+    history: Arc<std::sync::Mutex<VecDeque<EventMessage>>>,
 }
 
 impl EngineBackend {
+    /// Wrap `engine`; must be called inside the tokio runtime (it starts the task that
+    /// records events).
     pub fn new(engine: Arc<Engine>) -> EngineBackend {
-        EngineBackend { engine }
+        let history = Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(
+            EVENT_HISTORY,
+        )));
+        let mut rx = engine.subscribe();
+        let h = history.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        let mut h = h.lock().unwrap_or_else(|p| p.into_inner());
+                        if h.len() == EVENT_HISTORY {
+                            h.pop_front();
+                        }
+                        h.push_back(e);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        EngineBackend { engine, history }
     }
 }
 
@@ -256,6 +286,10 @@ impl Backend for EngineBackend {
         fut(async move { self.engine.prune(&filters(f)).await })
     }
 
+    fn container_changes(&self, id: String) -> BoxFut<'_, Vec<FilesystemChange>> {
+        fut(async move { self.engine.changes(&id).await })
+    }
+
     fn exec_create(&self, container: String, config: ExecConfig) -> BoxFut<'_, String> {
         fut(async move { Ok(self.engine.exec_create(&container, config).await?.id) })
     }
@@ -319,6 +353,10 @@ impl Backend for EngineBackend {
         fut(async move { self.engine.image_remove(&name, force, noprune).await })
     }
 
+    fn image_history(&self, name: String) -> BoxFut<'_, Vec<ImageHistoryItem>> {
+        fut(async move { self.engine.image_history(&name).await })
+    }
+
     fn image_tag(&self, name: String, repo: String, tag: Option<String>) -> BoxFut<'_, ()> {
         fut(async move {
             self.engine
@@ -327,39 +365,125 @@ impl Backend for EngineBackend {
         })
     }
 
-    fn image_import(
-        &self,
-        mut body: mpsc::Receiver<Bytes>,
-        opts: ImportOptions,
-    ) -> BoxFut<'_, String> {
+    fn image_import(&self, body: mpsc::Receiver<Bytes>, opts: ImportOptions) -> BoxFut<'_, String> {
         fut(async move {
-            let (tx, reader) = berth_engine::ChannelReader::new(8);
-            // The store reads synchronously on a blocking thread; feed it from here.
-            tokio::spawn(async move {
-                while let Some(b) = body.recv().await {
-                    if tx.send(b.to_vec()).await.is_err() {
-                        return;
-                    }
-                }
-            });
             self.engine
-                .image_import(Box::new(reader), opts.reference, opts.changes, opts.message)
+                .image_import(
+                    blocking_reader(body),
+                    opts.reference,
+                    opts.changes,
+                    opts.message,
+                )
                 .await
         })
     }
 
-    fn events(
-        &self,
-        _since: Option<Timestamp>,
-        _until: Option<Timestamp>,
-    ) -> BoxFut<'_, EventFeed> {
-        // The engine keeps no event history yet: only live events are served.
+    fn events(&self, since: Option<Timestamp>, _until: Option<Timestamp>) -> BoxFut<'_, EventFeed> {
+        // Subscribe first, then copy the history: an event may then be in both (the
+        // handler's window check keeps the order; a duplicate is dropped below) but
+        // none falls between the two.
         let live = self.engine.subscribe();
-        Box::pin(async move {
-            Ok(EventFeed {
-                past: Vec::new(),
-                live,
-            })
+        let past: Vec<EventMessage> = if since.is_some() {
+            let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            h.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        Box::pin(async move { Ok(EventFeed { past, live }) })
+    }
+
+    fn container_stats(
+        &self,
+        id: String,
+        stream: bool,
+        one_shot: bool,
+    ) -> BoxFut<'_, mpsc::Receiver<ContainerStats>> {
+        fut(async move { self.engine.stats(&id, stream, one_shot).await })
+    }
+
+    fn container_export(&self, id: String) -> BoxFut<'_, ByteStream> {
+        fut(async move { self.engine.export(&id).await })
+    }
+
+    fn archive_stat(&self, id: String, path: String) -> BoxFut<'_, String> {
+        fut(async move {
+            let stat = self.engine.archive_stat(&id, &path).await?;
+            Ok(stat_json(&stat))
         })
     }
+
+    fn archive_get(&self, id: String, path: String) -> BoxFut<'_, (String, ByteStream)> {
+        fut(async move {
+            let (stat, rx) = self.engine.archive_get(&id, &path).await?;
+            Ok((stat_json(&stat), rx))
+        })
+    }
+
+    fn archive_put(
+        &self,
+        id: String,
+        path: String,
+        tar: mpsc::Receiver<Bytes>,
+        no_overwrite_dir_non_dir: bool,
+    ) -> BoxFut<'_, ()> {
+        fut(async move {
+            self.engine
+                .archive_put(&id, &path, blocking_reader(tar), no_overwrite_dir_non_dir)
+                .await
+        })
+    }
+
+    fn commit(&self, container: String, opts: CommitOptions) -> BoxFut<'_, String> {
+        fut(async move {
+            self.engine
+                .commit(
+                    &container,
+                    berth_engine::CommitRequest {
+                        repo: opts.repo,
+                        tag: opts.tag,
+                        comment: opts.comment,
+                        author: opts.author,
+                        changes: opts.changes,
+                        pause: opts.pause,
+                        config: opts.config,
+                    },
+                )
+                .await
+        })
+    }
+
+    fn image_save(&self, names: Vec<String>) -> BoxFut<'_, ByteStream> {
+        fut(async move { self.engine.image_save(names).await })
+    }
+
+    fn image_load(&self, tar: mpsc::Receiver<Bytes>) -> BoxFut<'_, Vec<String>> {
+        fut(async move { self.engine.image_load(blocking_reader(tar)).await })
+    }
+
+    fn image_prune(&self, f: Filters) -> BoxFut<'_, ImagePruneResponse> {
+        fut(async move { self.engine.image_prune(&filters(f)).await })
+    }
+
+    fn disk_usage(&self) -> BoxFut<'_, DiskUsage> {
+        fut(async move { self.engine.disk_usage().await })
+    }
+}
+
+/// The stat JSON of the archive endpoints' header.
+fn stat_json(stat: &berth_engine::PathStat) -> String {
+    serde_json::to_string(stat).unwrap_or_else(|_| "{}".into())
+}
+
+/// A blocking reader over an async body channel, for the engine's archive readers
+/// (they run on blocking threads).
+fn blocking_reader(mut body: mpsc::Receiver<Bytes>) -> Box<dyn std::io::Read + Send> {
+    let (tx, reader) = berth_engine::ChannelReader::new(8);
+    tokio::spawn(async move {
+        while let Some(b) = body.recv().await {
+            if tx.send(b.to_vec()).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::new(reader)
 }

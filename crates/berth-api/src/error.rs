@@ -1,8 +1,8 @@
 //! API errors and the one place that turns an error kind into an HTTP status.
 //!
 //! Handlers return [`ApiError`]; [`ApiError::into_response`] renders Docker's error body
-//! `{"message":"…"}` as `application/json`. Engine errors convert through
-//! [`From<EngineError>`], which is where the kind → status table lives.
+//! `{"message":"…"}` as `application/json`. Engine errors convert through the
+//! `From<EngineError>` impl in `engine.rs`, which holds the kind → status table.
 
 use crate::body::{full, Body};
 use hyper::{header, Response, StatusCode};
@@ -52,7 +52,11 @@ impl ApiError {
             *resp.status_mut() = self.status;
             return resp;
         }
-        let text = serde_json::json!({ "message": self.message }).to_string() + "\n";
+        let body = berth_types::docker::ErrorResponse {
+            message: self.message,
+        };
+        let mut text = serde_json::to_vec(&body).unwrap_or_default();
+        text.push(b'\n');
         let mut resp = Response::new(full(text));
         *resp.status_mut() = self.status;
         resp.headers_mut().insert(

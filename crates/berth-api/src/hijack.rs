@@ -24,10 +24,7 @@ pub fn wants_upgrade<B>(req: &Request<B>) -> bool {
     let has = |name, token: &str| {
         req.headers().get_all(name).iter().any(|v| {
             v.to_str()
-                .map(|s| {
-                    s.split(',')
-                        .any(|p| p.trim().eq_ignore_ascii_case(token))
-                })
+                .map(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
                 .unwrap_or(false)
         })
     };
@@ -180,13 +177,14 @@ pub enum PumpEnd {
 /// `output` is what the client should receive verbatim (already framed when not a
 /// tty). `stdin`, when present, receives the client's bytes through the detach filter;
 /// it is shut down (EOF) when the client half-closes. Returns when the output ends, the
-/// client detaches, or the client connection breaks.
+/// client detaches, or the client connection breaks, handing the connection back (the
+/// caller closes it, possibly after waiting for the process's exit to be recorded).
 pub async fn pump<C, O, I>(
     client: C,
     mut output: O,
     stdin: Option<I>,
     detach_keys: Vec<u8>,
-) -> PumpEnd
+) -> (PumpEnd, C)
 where
     C: AsyncRead + AsyncWrite + Unpin,
     O: AsyncRead + Unpin,
@@ -246,9 +244,7 @@ where
         end = out => end,
         end = input => end,
     };
-    let mut client = client_rd.unsplit(client_wr);
-    let _ = client.shutdown().await;
-    end
+    (end, client_rd.unsplit(client_wr))
 }
 
 #[cfg(test)]
@@ -302,7 +298,11 @@ mod tests {
         let (client_side, server_side) = tokio::io::duplex(1024);
         let (stdin_w, mut stdin_r) = tokio::io::duplex(1024);
         let (mut out_w, out_r) = tokio::io::duplex(1024);
-        let task = tokio::spawn(pump(server_side, out_r, Some(stdin_w), vec![16, 17]));
+        let task = tokio::spawn(async move {
+            let (end, mut conn) = pump(server_side, out_r, Some(stdin_w), vec![16, 17]).await;
+            conn.shutdown().await.unwrap();
+            end
+        });
         let (mut crd, mut cwr) = tokio::io::split(client_side);
         cwr.write_all(b"hello").await.unwrap();
         cwr.shutdown().await.unwrap();
@@ -322,7 +322,11 @@ mod tests {
         let (client_side, server_side) = tokio::io::duplex(1024);
         let (stdin_w, mut stdin_r) = tokio::io::duplex(1024);
         let (_out_w, out_r) = tokio::io::duplex(1024);
-        let task = tokio::spawn(pump(server_side, out_r, Some(stdin_w), vec![16, 17]));
+        let task = tokio::spawn(async move {
+            let (end, conn) = pump(server_side, out_r, Some(stdin_w), vec![16, 17]).await;
+            drop(conn);
+            end
+        });
         let (mut crd, mut cwr) = tokio::io::split(client_side);
         cwr.write_all(b"ls\n\x10\x11").await.unwrap();
         assert_eq!(task.await.unwrap(), PumpEnd::Detached);

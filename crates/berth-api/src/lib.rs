@@ -5,14 +5,20 @@
 //!
 //! 1. [`router`] strips the optional `/v1.NN` prefix (checked by [`version`]) and maps the
 //!    method and path to a [`router::Route`];
-//! 2. the handler in [`handlers`] parses the query ([`query`]) and body, calls one typed
-//!    engine method and turns the result into JSON, a stream ([`body`]) or a hijacked
-//!    connection ([`hijack`]);
+//! 2. the handler in [`handlers`] parses the query ([`query`]) and body, calls one
+//!    [`Backend`] method and turns the result into JSON, a stream ([`body`]) or a
+//!    hijacked connection ([`hijack`], [`conn`] for clients that hijack without
+//!    asking to upgrade);
 //! 3. errors of any kind become Docker's `{"message": …}` body with the status chosen
 //!    in one place ([`error`]), and [`server`] adds the headers Docker sends on every
 //!    response (`Api-Version`, `Ostype`, `Server`, …).
 //!
 //! Version-specific differences of the JSON shapes live in [`compat`] only.
+//!
+//! [`Backend`] is the seam to the engine: `berthd` serves `berth_engine::Engine`
+//! through [`EngineBackend`] (feature `engine`, on by default); the tests also drive the
+//! HTTP layer with an in-memory backend. Operations added after the first set have
+//! default bodies answering `501 … not supported yet`.
 
 pub mod backend;
 pub mod body;
@@ -28,8 +34,8 @@ pub mod router;
 pub mod server;
 pub mod version;
 
-pub use error::ApiError;
 pub use backend::Backend;
 #[cfg(feature = "engine")]
 pub use engine::EngineBackend;
+pub use error::ApiError;
 pub use server::{serve, Api, DaemonConfig};

@@ -93,7 +93,9 @@ pub fn parse_filters(text: &str) -> Result<Filters, ApiError> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("invalid filter: {e}")))?;
     let serde_json::Value::Object(map) = value else {
-        return Err(ApiError::bad_request("invalid filter: expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "invalid filter: expected a JSON object",
+        ));
     };
     for (k, v) in map {
         let values = match v {
@@ -125,15 +127,13 @@ pub fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;

@@ -36,6 +36,12 @@ pub enum Route {
     ContainerTop(String),
     ContainerStats(String),
     ContainerExec(String),
+    ContainerChanges(String),
+    ContainerExport(String),
+    ArchiveStat(String),
+    ArchiveGet(String),
+    ArchivePut(String),
+    Commit,
 
     ExecStart(String),
     ExecResize(String),
@@ -47,11 +53,53 @@ pub enum Route {
     ImageHistory(String),
     ImageTag(String),
     ImageDelete(String),
+    /// `GET /images/get?names=…` (names in the query) or `/images/{name}/get`.
+    ImageSave(Option<String>),
+    ImageLoad,
+    ImagePrune,
+    ImagePush(String),
+    Auth,
+
+    /// A Docker API area Berth does not serve yet; answered 501 naming it (the text is
+    /// the subject of the sentence, with its verb: `volumes are`).
+    Unsupported(&'static str),
 }
 
 /// Match a request. `None` means Docker's `page not found` (also for a known path with
 /// the wrong method, as Docker answers).
 pub fn route(method: &Method, path: &str) -> Option<Route> {
+    known_route(method, path).or_else(|| unsupported(path).map(Route::Unsupported))
+}
+
+/// Docker API areas not served yet, by path prefix: a clear 501 beats `page not found`.
+fn unsupported(path: &str) -> Option<&'static str> {
+    const AREAS: &[(&str, &str)] = &[
+        ("/volumes", "volumes are"),
+        ("/networks", "networks are"),
+        ("/build", "image builds are"),
+        ("/session", "build sessions are"),
+        ("/images/search", "image search is"),
+        ("/distribution", "registry distribution is"),
+        ("/plugins", "plugins are"),
+        ("/swarm", "swarm mode is"),
+        ("/services", "swarm mode is"),
+        ("/nodes", "swarm mode is"),
+        ("/tasks", "swarm mode is"),
+        ("/secrets", "swarm mode is"),
+        ("/configs", "swarm mode is"),
+    ];
+    AREAS
+        .iter()
+        .find(|(prefix, _)| {
+            path == *prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+        .map(|(_, area)| *area)
+}
+
+fn known_route(method: &Method, path: &str) -> Option<Route> {
     let path = path.trim_end_matches('/');
     let is = |m: &Method| method == m;
     let get = is(&Method::GET) || is(&Method::HEAD);
@@ -69,6 +117,11 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
         "/containers/prune" if post => return Some(Route::ContainerPrune),
         "/images/json" if get => return Some(Route::ImageList),
         "/images/create" if post => return Some(Route::ImageCreate),
+        "/images/get" if get => return Some(Route::ImageSave(None)),
+        "/images/load" if post => return Some(Route::ImageLoad),
+        "/images/prune" if post => return Some(Route::ImagePrune),
+        "/commit" if post => return Some(Route::Commit),
+        "/auth" if post => return Some(Route::Auth),
         _ => {}
     }
 
@@ -78,6 +131,15 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
     let segs: Vec<&str> = path.split('/').skip(1).collect();
     match segs.as_slice() {
         ["containers", id] if delete => Some(Route::ContainerDelete(decode_path(id))),
+        ["containers", id, "archive"] => {
+            let id = decode_path(id);
+            match *method {
+                Method::HEAD => Some(Route::ArchiveStat(id)),
+                Method::GET => Some(Route::ArchiveGet(id)),
+                Method::PUT => Some(Route::ArchivePut(id)),
+                _ => None,
+            }
+        }
         ["containers", id, action] => {
             let id = decode_path(id);
             Some(match (*action, get, post) {
@@ -85,6 +147,8 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
                 ("logs", true, _) => Route::ContainerLogs(id),
                 ("top", true, _) => Route::ContainerTop(id),
                 ("stats", true, _) => Route::ContainerStats(id),
+                ("changes", true, _) => Route::ContainerChanges(id),
+                ("export", true, _) => Route::ContainerExport(id),
                 ("start", _, true) => Route::ContainerStart(id),
                 ("stop", _, true) => Route::ContainerStop(id),
                 ("restart", _, true) => Route::ContainerRestart(id),
@@ -124,6 +188,8 @@ fn image_route(method: &Method, rest: &str) -> Option<Route> {
         ("json", &Method::GET) => Some(Route::ImageInspect(name)),
         ("history", &Method::GET) => Some(Route::ImageHistory(name)),
         ("tag", &Method::POST) => Some(Route::ImageTag(name)),
+        ("get", &Method::GET) => Some(Route::ImageSave(Some(name))),
+        ("push", &Method::POST) => Some(Route::ImagePush(name)),
         _ => None,
     }
 }
@@ -147,6 +213,19 @@ mod tests {
         assert_eq!(route(&Method::GET, "/containers/web/start"), None);
         assert_eq!(route(&Method::GET, "/nope"), None);
         assert_eq!(
+            route(&Method::GET, "/volumes"),
+            Some(Route::Unsupported("volumes are"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/networks/create"),
+            Some(Route::Unsupported("networks are"))
+        );
+        assert_eq!(
+            route(&Method::POST, "/images/a/b:1/push"),
+            Some(Route::ImagePush("a/b:1".into()))
+        );
+        assert_eq!(route(&Method::GET, "/volumesx"), None);
+        assert_eq!(
             route(&Method::POST, "/exec/e1/start"),
             Some(Route::ExecStart("e1".into()))
         );
@@ -168,5 +247,21 @@ mod tests {
         );
         assert_eq!(route(&Method::GET, "/images/json"), Some(Route::ImageList));
         assert_eq!(route(&Method::GET, "/images/busybox"), None);
+        assert_eq!(
+            route(&Method::GET, "/images/a/b:1/get"),
+            Some(Route::ImageSave(Some("a/b:1".into())))
+        );
+        assert_eq!(
+            route(&Method::GET, "/images/get"),
+            Some(Route::ImageSave(None))
+        );
+        assert_eq!(
+            route(&Method::HEAD, "/containers/c1/archive"),
+            Some(Route::ArchiveStat("c1".into()))
+        );
+        assert_eq!(
+            route(&Method::PUT, "/containers/c1/archive"),
+            Some(Route::ArchivePut("c1".into()))
+        );
     }
 }

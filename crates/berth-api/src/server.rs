@@ -79,7 +79,7 @@ pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // EMFILE and friends: back off briefly instead of spinning.
-                    eprintln!("berthd: accept: {e}");
+                    log("error", &format!("accept: {e}"));
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
@@ -108,24 +108,37 @@ pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<
 
 /// One request end to end: version, route, handler, common headers.
 pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response<Body> {
+    // Request line for the logs (the request itself moves into the handler).
+    let line = format!("{} {}", req.method(), req.uri());
     let mut resp = match dispatch(api.clone(), req).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if e.status.is_server_error() && e.status != hyper::StatusCode::NOT_IMPLEMENTED {
+                log(
+                    "error",
+                    &format!("Handler for {line} returned error: {}", e.message),
+                );
+            }
+            e.into_response()
+        }
     };
+    if api.config.debug {
+        log("debug", &format!("{line} -> {}", resp.status().as_u16()));
+    }
     let h = resp.headers_mut();
-    h.insert(
-        "Api-Version",
-        HeaderValue::from_static(API_VERSION_HEADER),
-    );
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION_HEADER));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "Docker/{} (linux)",
-        api.config.server_version
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("Docker/{} (linux)", api.config.server_version)) {
         h.insert(hyper::header::SERVER, v);
     }
     resp
+}
+
+/// One log line on stderr in the daemon's format.
+fn log(level: &str, msg: &str) {
+    let now = berth_types::time::rfc3339_nano(std::time::SystemTime::now());
+    eprintln!("time=\"{now}\" level={level} msg={msg:?}");
 }
 
 const API_VERSION_HEADER: &str = "1.45";

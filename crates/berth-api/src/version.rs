@@ -85,7 +85,10 @@ mod tests {
         );
         assert_eq!(split_prefix("/_ping").unwrap(), (None, "/_ping"));
         assert_eq!(split_prefix("/version").unwrap(), (None, "/version"));
-        assert_eq!(split_prefix("/v1.24/_ping").unwrap(), (Some((1, 24)), "/_ping"));
+        assert_eq!(
+            split_prefix("/v1.24/_ping").unwrap(),
+            (Some((1, 24)), "/_ping")
+        );
         let e = split_prefix("/v1.50/info").unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(

@@ -9,7 +9,11 @@ use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 
 fn create(srv: &TestServer, name: &str, body: &str) -> Response {
-    srv.request("POST", &format!("/v1.45/containers/create?name={name}"), Some(body))
+    srv.request(
+        "POST",
+        &format!("/v1.45/containers/create?name={name}"),
+        Some(body),
+    )
 }
 
 /// Send a request that hijacks, return the stream positioned after the reply head.
@@ -52,7 +56,11 @@ fn create_name_conflict_is_409() {
     assert!(r.json()["Warnings"].is_array());
     let r = create(&srv, "web", r#"{"Image":"busybox"}"#);
     assert_eq!(r.status, 409);
-    assert!(r.message().contains("is already in use by container"), "{}", r.message());
+    assert!(
+        r.message().contains("is already in use by container"),
+        "{}",
+        r.message()
+    );
     assert!(r.message().contains(&id));
 }
 
@@ -88,14 +96,21 @@ fn bad_query_values_are_400() {
         .to_string();
     let r = srv.request("POST", &format!("/containers/{id}/stop?t=abc"), None);
     assert_eq!(r.status, 400);
-    let r = srv.request("POST", &format!("/containers/{id}/wait?condition=bogus"), None);
+    let r = srv.request(
+        "POST",
+        &format!("/containers/{id}/wait?condition=bogus"),
+        None,
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.message(), "invalid condition: \"bogus\"");
     let r = srv.request("POST", &format!("/containers/{id}/resize?h=x&w=1"), None);
     assert_eq!(r.status, 400);
     let r = srv.request("GET", &format!("/containers/{id}/logs"), None);
     assert_eq!(r.status, 400);
-    assert_eq!(r.message(), "Bad parameters: you must choose at least one stream");
+    assert_eq!(
+        r.message(),
+        "Bad parameters: you must choose at least one stream"
+    );
     let r = srv.request("GET", "/containers/json?filters=%7B", None);
     assert_eq!(r.status, 400);
     let r = srv.request(
@@ -148,7 +163,11 @@ fn full_cycle_create_attach_wait_start_logs_rm() {
 
     let r = srv.request("POST", &format!("/containers/{id}/start"), None);
     assert_eq!(r.status, 204, "{}", r.text());
-    let r = srv.request("POST", &format!("/containers/{id}/start"), Some(r#"{"Binds":["/:/x"]}"#));
+    let r = srv.request(
+        "POST",
+        &format!("/containers/{id}/start"),
+        Some(r#"{"Binds":["/:/x"]}"#),
+    );
     assert_eq!(r.status, 400);
 
     let mut out = Vec::new();
@@ -181,10 +200,18 @@ fn full_cycle_create_attach_wait_start_logs_rm() {
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].0, 1);
     assert_eq!(frames[0].1, b"2024-05-01T12:34:56.000000001Z hello\n");
-    let r = srv.request("GET", &format!("/containers/{id}/logs?stderr=1&tail=1"), None);
+    let r = srv.request(
+        "GET",
+        &format!("/containers/{id}/logs?stderr=1&tail=1"),
+        None,
+    );
     assert_eq!(demux(&r.body), vec![(2, b"to stderr\n".to_vec())]);
     // Before 1.42 every stream was labelled raw.
-    let r = srv.request("GET", &format!("/v1.41/containers/{id}/logs?stdout=1"), None);
+    let r = srv.request(
+        "GET",
+        &format!("/v1.41/containers/{id}/logs?stdout=1"),
+        None,
+    );
     assert_eq!(
         r.header("Content-Type"),
         Some("application/vnd.docker.raw-stream")
@@ -199,8 +226,12 @@ fn full_cycle_create_attach_wait_start_logs_rm() {
 #[test]
 fn attach_stdin_half_close_is_eof_and_output_continues() {
     let srv = TestServer::start("c-half");
-    let id = create(&srv, "cat", r#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true}"#)
-        .json()["Id"]
+    let id = create(
+        &srv,
+        "cat",
+        r#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true}"#,
+    )
+    .json()["Id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -223,8 +254,12 @@ fn attach_stdin_half_close_is_eof_and_output_continues() {
 #[test]
 fn attach_detach_keys_end_the_session_only() {
     let srv = TestServer::start("c-detach");
-    let id = create(&srv, "cat2", r#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true}"#)
-        .json()["Id"]
+    let id = create(
+        &srv,
+        "cat2",
+        r#"{"Image":"busybox","Cmd":["cat"],"OpenStdin":true}"#,
+    )
+    .json()["Id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -235,7 +270,11 @@ fn attach_detach_keys_end_the_session_only() {
         "",
     );
     assert_eq!(head.status, 101);
-    assert_eq!(srv.request("POST", &format!("/containers/{id}/start"), None).status, 204);
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
     att.write_all(b"abc\n").unwrap();
     // Wait for the echo, so the detach keys come in a later read.
     let mut first = [0u8; 12];
@@ -251,8 +290,12 @@ fn attach_detach_keys_end_the_session_only() {
 #[test]
 fn attach_without_upgrade_header_gets_200_and_raw_stream() {
     let srv = TestServer::start("c-200");
-    let id = create(&srv, "tty", r#"{"Image":"busybox","Cmd":["echo","raw"],"Tty":true}"#)
-        .json()["Id"]
+    let id = create(
+        &srv,
+        "tty",
+        r#"{"Image":"busybox","Cmd":["echo","raw"],"Tty":true}"#,
+    )
+    .json()["Id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -269,7 +312,11 @@ fn attach_without_upgrade_header_gets_200_and_raw_stream() {
     );
     assert!(head.header("Upgrade").is_none());
     assert!(head.header("Transfer-Encoding").is_none());
-    assert_eq!(srv.request("POST", &format!("/containers/{id}/start"), None).status, 204);
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
     let mut out = Vec::new();
     att.read_to_end(&mut out).unwrap();
     // tty: raw bytes, no frame headers.
@@ -283,7 +330,11 @@ fn start_twice_is_304_and_list_filters_running() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(srv.request("POST", &format!("/containers/{id}/start"), None).status, 204);
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
     let r = srv.request("POST", &format!("/containers/{id}/start"), None);
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());

@@ -91,13 +91,21 @@ fn import_list_inspect_tag_with_slashes_and_remove() {
 fn create_errors_missing_image_and_name_conflict() {
     let (srv, _cg) = engine_server("errs");
     import_busybox(&srv);
-    let r = create(&srv, "x", serde_json::json!({"Image": "nope"}));
+    let r = create(&srv, "missing", serde_json::json!({"Image": "nope"}));
     assert_eq!(r.status, 404);
     assert_eq!(r.message(), "No such image: nope:latest");
-    let r = create(&srv, "dup", serde_json::json!({"Image": "busybox", "Cmd": ["true"]}));
+    let r = create(
+        &srv,
+        "dup",
+        serde_json::json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["Id"].as_str().unwrap().to_string();
-    let r = create(&srv, "dup", serde_json::json!({"Image": "busybox"}));
+    let r = create(
+        &srv,
+        "dup",
+        serde_json::json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
     assert_eq!(r.status, 409);
     assert!(r.message().contains(&id), "{}", r.message());
     let r = srv.request("DELETE", "/containers/dup", None);
@@ -152,23 +160,39 @@ fn full_cycle_attach_wait_start_logs_rm() {
     whole.extend_from_slice(&rest);
     assert_eq!(Response::parse(&whole).json()["StatusCode"], 7);
 
-    let r = srv.request("GET", &format!("/containers/{id}/logs?stdout=1&stderr=1"), None);
+    let r = srv.request(
+        "GET",
+        &format!("/containers/{id}/logs?stdout=1&stderr=1"),
+        None,
+    );
     assert_eq!(r.status, 200);
     let mut frames = demux(&r.body);
     frames.sort();
     assert_eq!(frames, vec![(1, b"out\n".to_vec()), (2, b"err\n".to_vec())]);
-    let r = srv.request("GET", &format!("/containers/{id}/logs?stdout=1&timestamps=1"), None);
+    let r = srv.request(
+        "GET",
+        &format!("/containers/{id}/logs?stdout=1&timestamps=1"),
+        None,
+    );
     let frames = demux(&r.body);
     assert_eq!(frames.len(), 1);
     let text = String::from_utf8(frames[0].1.clone()).unwrap();
     // `2024-05-01T12:34:56.123456789Z out`
-    assert_eq!(text.len(), "2024-05-01T12:34:56.123456789Z out\n".len(), "{text}");
+    assert_eq!(
+        text.len(),
+        "2024-05-01T12:34:56.123456789Z out\n".len(),
+        "{text}"
+    );
     assert!(text.ends_with("Z out\n"), "{text}");
 
     let r = srv.request("GET", &format!("/containers/{id}/json"), None);
     assert_eq!(r.json()["State"]["ExitCode"], 7);
     assert_eq!(r.json()["State"]["Status"], "exited");
-    let r = srv.request("GET", "/containers/json?all=1&filters=%7B%22status%22%3A%5B%22exited%22%5D%7D", None);
+    let r = srv.request(
+        "GET",
+        "/containers/json?all=1&filters=%7B%22status%22%3A%5B%22exited%22%5D%7D",
+        None,
+    );
     assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
     let r = srv.request("GET", "/containers/json", None);
     assert_eq!(r.json().as_array().unwrap().len(), 0);
@@ -189,7 +213,11 @@ fn tty_attach_is_raw_and_exec_is_hijacked() {
         serde_json::json!({"Image": "busybox", "Cmd": ["sleep", "60"]}),
     );
     let id = r.json()["Id"].as_str().unwrap().to_string();
-    assert_eq!(srv.request("POST", &format!("/containers/{id}/start"), None).status, 204);
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
     let r = srv.request("POST", &format!("/containers/{id}/start"), None);
     assert_eq!(r.status, 304);
 
@@ -201,7 +229,11 @@ fn tty_attach_is_raw_and_exec_is_hijacked() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let exec_id = r.json()["Id"].as_str().unwrap().to_string();
-    let (head, mut s) = hijack(&srv, &format!("/exec/{exec_id}/start"), r#"{"Detach":false,"Tty":false}"#);
+    let (head, mut s) = hijack(
+        &srv,
+        &format!("/exec/{exec_id}/start"),
+        r#"{"Detach":false,"Tty":false}"#,
+    );
     assert_eq!(head.status, 101, "{head:?}");
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
@@ -210,7 +242,10 @@ fn tty_attach_is_raw_and_exec_is_hijacked() {
     assert_eq!(frames, vec![(1, b"hi\n".to_vec()), (2, b"oops\n".to_vec())]);
     let mut code = serde_json::Value::Null;
     for _ in 0..50 {
-        code = srv.request("GET", &format!("/exec/{exec_id}/json"), None).json()["ExitCode"].clone();
+        code = srv
+            .request("GET", &format!("/exec/{exec_id}/json"), None)
+            .json()["ExitCode"]
+            .clone();
         if !code.is_null() {
             break;
         }
@@ -250,4 +285,245 @@ fn tty_attach_is_raw_and_exec_is_hijacked() {
     assert_eq!(r.status, 409, "{}", r.text());
     let r = srv.request("DELETE", &format!("/containers/{id}?force=1"), None);
     assert_eq!(r.status, 204, "{}", r.text());
+}
+
+/// Read a whole response of a request with a raw body.
+fn request_raw(srv: &TestServer, method: &str, path: &str, ctype: &str, body: &[u8]) -> Response {
+    let mut s = srv.connect();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    Response::parse(&raw)
+}
+
+/// Names of the entries of a tar archive (via the system `tar`).
+fn tar_names(dir: &std::path::Path, data: &[u8]) -> Vec<String> {
+    let p = dir.join(format!("t-{}.tar", data.len()));
+    std::fs::write(&p, data).unwrap();
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "not a tar archive");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn files_export_cp_commit_save_load_prune_df_stats() {
+    let (srv, _cg) = engine_server("files");
+    import_busybox(&srv);
+    let r = create(
+        &srv,
+        "files",
+        serde_json::json!({"Image": "busybox", "Cmd": ["sh", "-c", "echo data > /tmp/f; sleep 60"]}),
+    );
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // docker cp out: stat header, then the tar.
+    let r = srv.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/tmp/f"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let stat = r
+        .header("X-Docker-Container-Path-Stat")
+        .unwrap()
+        .to_string();
+    assert!(!stat.is_empty());
+    let r = srv.request(
+        "GET",
+        &format!("/containers/{id}/archive?path=/tmp/f"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/x-tar"));
+    assert_eq!(tar_names(&srv.dir, &r.body), vec!["f"]);
+    let r = srv.request("GET", &format!("/containers/{id}/archive?path=/nope"), None);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = srv.request("GET", &format!("/containers/{id}/archive"), None);
+    assert_eq!(r.status, 400);
+
+    // docker cp in: a tar of one file into /tmp.
+    let src = srv.dir.join("cpin");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("hello.txt"), "hi\n").unwrap();
+    let tarfile = srv.dir.join("cpin.tar");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-cf")
+        .arg(&tarfile)
+        .arg("hello.txt")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = request_raw(
+        &srv,
+        "PUT",
+        &format!("/containers/{id}/archive?path=/tmp"),
+        "application/x-tar",
+        &std::fs::read(&tarfile).unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = srv.request(
+        "HEAD",
+        &format!("/containers/{id}/archive?path=/tmp/hello.txt"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+
+    // stats: one sample without streaming.
+    let r = srv.request("GET", &format!("/containers/{id}/stats?stream=false"), None);
+    if r.status != 501 {
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.json()["memory_stats"].is_object(), "{}", r.text());
+    }
+
+    // export and commit.
+    let r = srv.request("GET", &format!("/containers/{id}/export"), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let names = tar_names(&srv.dir, &r.body);
+    assert!(
+        names
+            .iter()
+            .any(|n| n.trim_start_matches("./") == "bin/busybox"),
+        "{names:?}"
+    );
+    let r = srv.request(
+        "POST",
+        &format!("/commit?container={id}&repo=committed&tag=v1&changes=ENV%20A%3Db"),
+        None,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let image = r.json()["Id"].as_str().unwrap().to_string();
+    let r = srv.request("GET", "/images/committed:v1/json", None);
+    assert_eq!(r.json()["Id"], image.as_str());
+    let r = srv.request("POST", "/commit?repo=x", None);
+    assert_eq!(r.status, 400);
+
+    // save and load.
+    let r = srv.request("GET", "/images/committed:v1/get", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let saved = r.body.clone();
+    assert!(tar_names(&srv.dir, &saved)
+        .iter()
+        .any(|n| n == "manifest.json"));
+    let r = srv.request("DELETE", &format!("/containers/{id}?force=1"), None);
+    assert_eq!(r.status, 204);
+    let r = srv.request("DELETE", "/images/committed:v1", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request_raw(&srv, "POST", "/images/load", "application/x-tar", &saved);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Loaded image"), "{}", r.text());
+    let r = srv.request("GET", "/images/committed:v1/json", None);
+    assert_eq!(r.status, 200);
+
+    // prune and df.
+    let r = srv.request("POST", "/images/prune", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = srv.request("GET", "/system/df", None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["Images"].is_array());
+    assert!(r.json()["LayersSize"].is_i64());
+}
+
+#[test]
+fn events_since_replays_recent_events_with_filters() {
+    let (srv, _cg) = engine_server("events");
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    import_busybox(&srv);
+    let r = create(
+        &srv,
+        "evc",
+        serde_json::json!({"Image": "busybox", "Cmd": ["true"]}),
+    );
+    assert_eq!(r.status, 201);
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let until = t0.as_secs() + 60;
+    // The create happened before the request: it comes from the replayed history.
+    let mut s = srv.connect();
+    s.write_all(
+        format!(
+            "GET /events?since={}.{:09}&until={until}&filters=%7B%22type%22%3A%5B%22container%22%5D%7D HTTP/1.1\r\nHost: a\r\n\r\n",
+            t0.as_secs(),
+            t0.subsec_nanos()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\"create\"") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains(&id), "{text}");
+    // The image import event is filtered out by type.
+    assert!(!text.contains("\"import\""), "{text}");
+    assert_eq!(srv.request("DELETE", "/containers/evc", None).status, 204);
+}
+
+#[test]
+fn regression_exec_exit_code_is_recorded_when_stream_ends() {
+    let (srv, _cg) = engine_server("execcode");
+    import_busybox(&srv);
+    let r = create(
+        &srv,
+        "ec",
+        serde_json::json!({"Image": "busybox", "Cmd": ["sleep", "60"]}),
+    );
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
+    for i in 0..8 {
+        let r = srv.request(
+            "POST",
+            &format!("/containers/{id}/exec"),
+            Some(&format!(
+                r#"{{"Cmd":["sh","-c","echo {i}; exit {i}"],"AttachStdout":true}}"#
+            )),
+        );
+        let exec_id = r.json()["Id"].as_str().unwrap().to_string();
+        let (head, mut s) = hijack(&srv, &format!("/exec/{exec_id}/start"), "{}");
+        assert_eq!(head.status, 101);
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(demux(&out), vec![(1, format!("{i}\n").into_bytes())]);
+        // No polling: the exit code must be there once the stream has ended.
+        let r = srv.request("GET", &format!("/exec/{exec_id}/json"), None);
+        assert_eq!(r.json()["ExitCode"], i, "{}", r.text());
+        assert_eq!(r.json()["Running"], false);
+    }
+    // An unknown exec is refused before any hijack, as JSON.
+    let r = srv.request("POST", "/exec/nope/start", Some("{}"));
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.message().contains("nope"), "{}", r.message());
+    assert_eq!(
+        srv.request("DELETE", &format!("/containers/{id}?force=1"), None)
+            .status,
+        204
+    );
 }

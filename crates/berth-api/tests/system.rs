@@ -8,7 +8,10 @@ fn assert_docker_headers(r: &common::Response) {
     assert_eq!(r.header("Docker-Experimental"), Some("false"));
     assert_eq!(r.header("Ostype"), Some("linux"));
     let server = r.header("Server").unwrap();
-    assert!(server.starts_with("Docker/") && server.ends_with(" (linux)"), "{server}");
+    assert!(
+        server.starts_with("Docker/") && server.ends_with(" (linux)"),
+        "{server}"
+    );
 }
 
 #[test]
@@ -123,4 +126,15 @@ fn info_has_the_fields_the_cli_prints() {
     let cg = v["CgroupVersion"].as_str().unwrap();
     assert!(cg == "1" || cg == "2");
     assert!(v["MemTotal"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn known_docker_areas_not_served_yet_are_501_with_a_clear_message() {
+    let srv = TestServer::start("501");
+    let r = srv.request("GET", "/v1.45/volumes", None);
+    assert_eq!(r.status, 501);
+    assert_eq!(r.message(), "volumes are not supported yet by Berth");
+    let r = srv.request("POST", "/swarm/init", Some("{}"));
+    assert_eq!(r.status, 501);
+    assert_eq!(r.message(), "swarm mode is not supported yet by Berth");
 }

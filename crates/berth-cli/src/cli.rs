@@ -42,7 +42,7 @@ pub enum Cmd {
     Start(StartArgs),
     /// List containers
     Ps(PsArgs),
-    /// Return low-level information on Docker objects
+    /// Return low-level information on containers and images
     Inspect(InspectArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
@@ -92,8 +92,18 @@ pub enum Cmd {
     History(HistoryArgs),
     /// Download an image from a registry
     Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Authenticate to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
@@ -119,32 +129,58 @@ pub enum Cmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCmd {
+    /// Create and run a new container from an image
     Run(RunArgs),
+    /// Create a new container
     Create(CreateArgs),
+    /// Start one or more stopped containers
     Start(StartArgs),
+    /// List containers
     #[command(alias = "ps", alias = "list")]
     Ls(PsArgs),
+    /// Display detailed information on one or more containers
     Inspect(ContainerInspectArgs),
+    /// Fetch the logs of a container
     Logs(LogsArgs),
+    /// Stop one or more running containers
     Stop(StopArgs),
+    /// Kill one or more running containers
     Kill(KillArgs),
+    /// Restart one or more containers
     Restart(StopArgs),
+    /// Pause all processes within one or more containers
     Pause(IdsArgs),
+    /// Unpause all processes within one or more containers
     Unpause(IdsArgs),
+    /// Remove one or more containers
     #[command(alias = "remove")]
     Rm(RmArgs),
+    /// Rename a container
     Rename(RenameArgs),
+    /// Block until one or more containers stop, then print their exit codes
     Wait(IdsArgs),
+    /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
+    /// Display the running processes of a container
     Top(TopArgs),
+    /// Update configuration of one or more containers
     Update(UpdateArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Display a live stream of container(s) resource usage statistics
     Stats(StatsArgs),
+    /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+    /// Create a new image from a container's changes
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,17 +233,28 @@ pub enum SystemCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
+    /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
+    /// Remove one or more images
     #[command(alias = "remove")]
     Rm(RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
     Tag(TagArgs),
+    /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Display detailed information on one or more images
     Inspect(ImageInspectArgs),
+    /// Show the history of an image
     History(HistoryArgs),
+    /// Download an image from a registry
     Pull(PullArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
+    /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
     /// Remove unused images
     Prune(ImagePruneArgs),
 }
@@ -1117,4 +1164,60 @@ pub struct NetworkDisconnectArgs {
     pub network: String,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    #[arg(value_name = "SRC_PATH")]
+    pub src: String,
+    #[arg(value_name = "DEST_PATH")]
+    pub dest: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// Password or Personal Access Token (PAT)
+    #[arg(short = 'p', long = "password")]
+    pub password: Option<String>,
+    /// Take the Password or Personal Access Token (PAT) from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
 }

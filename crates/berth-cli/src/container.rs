@@ -292,7 +292,10 @@ pub fn commit(c: &Client, a: &crate::cli::CommitArgs) -> CliResult {
     for ch in &a.change {
         q = q.add("changes", ch);
     }
-    let v = c.post_json(&format!("/commit{}", q.to_suffix()), Some(&serde_json::json!({})))?;
+    let v = c.post_json(
+        &format!("/commit{}", q.to_suffix()),
+        Some(&serde_json::json!({})),
+    )?;
     println!("{}", v["Id"].as_str().unwrap_or(""));
     Ok(())
 }
@@ -300,7 +303,6 @@ pub fn commit(c: &Client, a: &crate::cli::CommitArgs) -> CliResult {
 /// Streams a response body to `-o FILE` or stdout; like Docker, refuses to write an
 /// archive to a terminal.
 pub fn write_archive(mut resp: berth_client::Response, output: Option<&str>) -> CliResult {
-    use std::io::IsTerminal;
     match output {
         Some(path) => {
             let mut f = std::fs::File::create(path)
@@ -313,7 +315,6 @@ pub fn write_archive(mut resp: berth_client::Response, output: Option<&str>) -> 
             out.flush()?;
         }
     }
-    let _ = std::io::stdout().is_terminal();
     Ok(())
 }
 
@@ -346,6 +347,26 @@ pub fn save(c: &Client, a: &crate::cli::SaveArgs) -> CliResult {
     for i in &a.images {
         q = q.add("names", i);
     }
-    let resp = c.request("GET", &format!("/images/get{}", q.to_suffix()), &[], berth_client::Body::Empty)?;
+    let resp = c.request(
+        "GET",
+        &format!("/images/get{}", q.to_suffix()),
+        &[],
+        berth_client::Body::Empty,
+    )?;
     write_archive(resp, a.output.as_deref())
+}
+
+/// `berth diff CONTAINER`: `C`/`A`/`D` lines from the changes endpoint.
+pub fn diff(c: &Client, a: &crate::cli::DiffArgs) -> CliResult {
+    let v = c.get_json(&format!("/containers/{}/changes", a.container))?;
+    for ch in v.as_array().into_iter().flatten() {
+        let kind = match ch["Kind"].as_i64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "?",
+        };
+        println!("{kind} {}", ch["Path"].as_str().unwrap_or(""));
+    }
+    Ok(())
 }

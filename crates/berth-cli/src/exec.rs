@@ -67,7 +67,28 @@ pub fn exec(c: &Client, a: &ExecArgs) -> CliResult {
         (a.tty && term::size().is_some()).then(|| ResizeTarget::Exec(exec_id.clone())),
         None,
     );
-    let conn = c.exec_start_attached(&exec_id, a.tty)?;
+    let conn = match c.exec_start_attached(&exec_id, a.tty) {
+        Ok(conn) => conn,
+        // Docker's daemon reports a failed start inside the stream (text, then exit
+        // code 126); a daemon that refuses the upgrade instead gets the same output.
+        Err(e) if matches!(e.status(), Some(404 | 409)) || e.status().is_none() => {
+            return Err(e.into())
+        }
+        Err(e) => {
+            let msg = e
+                .daemon_message()
+                .map(String::from)
+                .unwrap_or_else(|| e.to_string());
+            eprintln!("{msg}");
+            let code = c
+                .exec_inspect(&exec_id)
+                .ok()
+                .and_then(|i| i["ExitCode"].as_i64())
+                .filter(|&c| c > 0)
+                .unwrap_or(126);
+            return Err(CliError::exit(code as i32));
+        }
+    };
     signals.run(c);
     let end = attach::stream(
         conn,

@@ -389,10 +389,14 @@ pub fn pull(c: &Client, a: &crate::cli::PullArgs) -> CliResult {
 pub fn load(c: &Client, a: &crate::cli::LoadArgs) -> CliResult {
     use std::io::IsTerminal;
     let mut input: Box<dyn Read> = match &a.input {
-        Some(p) => Box::new(File::open(p).map_err(|e| CliError::msg(format!("open {p}: {}", io_reason(&e))))?),
+        Some(p) => Box::new(
+            File::open(p).map_err(|e| CliError::msg(format!("open {p}: {}", io_reason(&e))))?,
+        ),
         None => {
             if io::stdin().is_terminal() {
-                return Err(CliError::msg("requested load from stdin, but stdin is empty"));
+                return Err(CliError::msg(
+                    "requested load from stdin, but stdin is empty",
+                ));
             }
             Box::new(io::stdin())
         }
@@ -404,7 +408,10 @@ pub fn load(c: &Client, a: &crate::cli::LoadArgs) -> CliResult {
         &[],
         berth_client::Body::Stream(&mut *input, "application/x-tar"),
     )?;
-    let json = resp.head.header("Content-Type").is_some_and(|t| t.contains("json"));
+    let json = resp
+        .head
+        .header("Content-Type")
+        .is_some_and(|t| t.contains("json"));
     if !json {
         io::copy(&mut { resp }, &mut io::stdout())?;
         return Ok(());
@@ -427,7 +434,8 @@ pub fn load(c: &Client, a: &crate::cli::LoadArgs) -> CliResult {
 pub fn prune(c: &Client, a: &crate::cli::ImagePruneArgs) -> CliResult {
     let mut f = Filters::new();
     for x in &a.filter {
-        f.add_arg(x).ok_or_else(|| CliError::msg("bad format of filter (expected name=value)"))?;
+        f.add_arg(x)
+            .ok_or_else(|| CliError::msg("bad format of filter (expected name=value)"))?;
     }
     f.add("dangling", if a.all { "false" } else { "true" });
     let warning = if a.all {
@@ -464,6 +472,34 @@ pub fn prune_images(c: &Client, f: &Filters) -> Result<(String, i64), CliError> 
         out.push('\n');
     }
     Ok((out, v["SpaceReclaimed"].as_i64().unwrap_or(0)))
+}
+
+/// `berth push NAME[:TAG]`: streams the daemon's progress; an in-stream error is
+/// printed as is and exits 1, like Docker.
+pub fn push(c: &Client, a: &crate::cli::PushArgs) -> CliResult {
+    let (repo, tag) = split_ref(&a.name);
+    let tag = if a.all_tags {
+        None
+    } else {
+        Some(tag.unwrap_or_else(|| "latest".into()))
+    };
+    if tag.is_none() && !a.quiet {
+        println!("The push refers to repository [{repo}]");
+    }
+    let q = berth_client::Query::new().opt("tag", tag.as_deref());
+    let auth = crate::auth::registry_auth_header(&a.name);
+    let resp = c.request(
+        "POST",
+        &format!("/images/{repo}/push{}", q.to_suffix()),
+        &[("X-Registry-Auth", &auth)],
+        berth_client::Body::Empty,
+    )?;
+    let mut out = io::stdout();
+    crate::run::print_progress(resp, a.quiet, &mut out)?;
+    if a.quiet {
+        println!("{}", a.name);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@
 //! `run`/`start -a`.
 
 mod attach;
+mod auth;
 mod cli;
 mod container;
+mod cp;
 mod errors;
 mod events;
 mod exec;
@@ -78,7 +80,12 @@ fn argv_path(args: &[String]) -> Vec<String> {
             break;
         }
         words.push(a.clone());
-        if words.len() == 2 || !matches!(words[0].as_str(), "container" | "image" | "system" | "volume" | "network") {
+        if words.len() == 2
+            || !matches!(
+                words[0].as_str(),
+                "container" | "image" | "system" | "volume" | "network"
+            )
+        {
             break;
         }
         i += 1;
@@ -185,7 +192,7 @@ fn flag_error_for(err: clap::Error, args: &[String]) -> i32 {
                 "images" | "ls" if path.contains("image") || path == "images" => {
                     "requires at most 1 argument"
                 }
-                "logs" | "attach" | "pull" | "history" => "requires 1 argument",
+                "logs" | "attach" | "pull" | "push" | "history" => "requires 1 argument",
                 "rename" | "tag" => "requires 2 arguments",
                 "port" | "import" => "requires at least 1 and at most 2 arguments",
                 _ => "accepts no arguments",
@@ -217,8 +224,9 @@ fn flag_error_for(err: clap::Error, args: &[String]) -> i32 {
         | ErrorKind::WrongNumberOfValues => {
             // Docker words exact-count commands differently from minimum-count ones.
             let (what, verb) = match path.rsplit(' ').next().unwrap_or("") {
-                "logs" | "attach" | "pull" | "history" => ("1 argument", "Run"),
-                "rename" | "tag" => ("2 arguments", "Run"),
+                "logs" | "attach" | "pull" | "push" | "history" => ("1 argument", "Run"),
+                "rename" | "tag" | "cp" => ("2 arguments", "Run"),
+                "diff" | "export" => ("1 argument", "Run"),
                 "port" => ("at least 1 and at most 2 arguments", "Run"),
                 "exec" => ("at least 2 arguments", "See"),
                 "import" => ("at least 1 and at most 2 arguments", "See"),
@@ -356,8 +364,13 @@ fn dispatch(cli: Cli) -> CliResult {
         Cmd::Port(a) | Cmd::Container(ContainerCmd::Port(a)) => container::port(&c, a),
         Cmd::History(a) | Cmd::Image(ImageCmd::History(a)) => images::history(&c, a),
         Cmd::Pull(a) | Cmd::Image(ImageCmd::Pull(a)) => images::pull(&c, a),
+        Cmd::Push(a) | Cmd::Image(ImageCmd::Push(a)) => images::push(&c, a),
+        Cmd::Login(a) => auth::login(&c, a),
+        Cmd::Logout(a) => auth::logout(a),
         Cmd::System(SystemCmd::Df(a)) => system::df(&c, a),
         Cmd::System(SystemCmd::Prune(a)) => system::prune(&c, a),
+        Cmd::Cp(a) | Cmd::Container(ContainerCmd::Cp(a)) => cp::cp(&c, a),
+        Cmd::Diff(a) | Cmd::Container(ContainerCmd::Diff(a)) => container::diff(&c, a),
         Cmd::Commit(a) | Cmd::Container(ContainerCmd::Commit(a)) => container::commit(&c, a),
         Cmd::Export(a) | Cmd::Container(ContainerCmd::Export(a)) => container::export(&c, a),
         Cmd::Save(a) | Cmd::Image(ImageCmd::Save(a)) => container::save(&c, a),

@@ -8,8 +8,8 @@ use berth_client::{Client, Query};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkLsArgs, NamesFormatArgs,
-    NamesForceArgs, PruneArgs, VolumeCreateArgs, VolumeLsArgs, VolumePruneArgs,
+    NamesForceArgs, NamesFormatArgs, NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs,
+    NetworkLsArgs, PruneArgs, VolumeCreateArgs, VolumeLsArgs, VolumePruneArgs,
 };
 use crate::errors::{CliError, CliResult};
 use crate::inspect::pretty;
@@ -61,7 +61,10 @@ pub fn go_time_from_rfc3339(s: &str) -> String {
     match berth_types::time::parse_rfc3339(s) {
         Some(t) => {
             let r = berth_types::time::rfc3339_nano_trimmed(t);
-            format!("{} +0000 UTC", r.trim_end_matches('Z').replacen('T', " ", 1))
+            format!(
+                "{} +0000 UTC",
+                r.trim_end_matches('Z').replacen('T', " ", 1)
+            )
         }
         None => s.to_string(),
     }
@@ -76,7 +79,10 @@ fn render_rows(
     let rows: Vec<(Value, Box<dyn berth_gotmpl::Hooks>)> = rows
         .into_iter()
         .map(|r| {
-            let h: Box<dyn berth_gotmpl::Hooks> = Box::new(RowHooks { labels: None, type_name });
+            let h: Box<dyn berth_gotmpl::Hooks> = Box::new(RowHooks {
+                labels: None,
+                type_name,
+            });
             (r, h)
         })
         .collect();
@@ -91,7 +97,10 @@ fn render_rows(
 fn inspect_values(values: Vec<Value>, errors: Vec<String>, format: Option<&str>) -> CliResult {
     match format.filter(|f| !f.is_empty() && *f != "json") {
         Some(f) => {
-            let t = parse_template(&f.replace("\\t", "\t").replace("\\n", "\n"), &berth_gotmpl::NoHooks)?;
+            let t = parse_template(
+                &f.replace("\\t", "\t").replace("\\n", "\n"),
+                &berth_gotmpl::NoHooks,
+            )?;
             for v in &values {
                 let s = t
                     .execute(v)
@@ -113,9 +122,9 @@ fn inspect_values(values: Vec<Value>, errors: Vec<String>, format: Option<&str>)
 pub fn volume_create(c: &Client, a: &VolumeCreateArgs) -> CliResult {
     let name = match (&a.name, &a.name_flag) {
         (Some(p), Some(f)) if p != f => {
-            return Err(CliError::msg(format!(
-                "conflicting options: cannot specify a volume-name through both --name and as a positional arg"
-            )))
+            return Err(CliError::msg(
+                "conflicting options: cannot specify a volume-name through both --name and as a positional arg",
+            ))
         }
         (Some(p), _) => p.clone(),
         (None, Some(f)) => f.clone(),
@@ -134,11 +143,20 @@ pub fn volume_create(c: &Client, a: &VolumeCreateArgs) -> CliResult {
 
 pub fn volume_ls(c: &Client, a: &VolumeLsArgs) -> CliResult {
     let f = filters(&a.filter)?;
-    let q = if f.is_empty() { Query::new() } else { Query::new().add("filters", f.to_json()) };
+    let q = if f.is_empty() {
+        Query::new()
+    } else {
+        Query::new().add("filters", f.to_json())
+    };
     let v = c.get_json(&format!("/volumes{}", q.to_suffix()))?;
     let mut vols: Vec<Value> = v["Volumes"].as_array().cloned().unwrap_or_default();
     vols.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
-    let na = |x: &Value| x.as_str().filter(|s| !s.is_empty()).unwrap_or("N/A").to_string();
+    let na = |x: &Value| {
+        x.as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("N/A")
+            .to_string()
+    };
     let rows: Vec<Value> = vols
         .iter()
         .map(|v| {
@@ -157,7 +175,11 @@ pub fn volume_ls(c: &Client, a: &VolumeLsArgs) -> CliResult {
             })
         })
         .collect();
-    let user = if a.quiet { Some("{{.Name}}") } else { a.format.as_deref() };
+    let user = if a.quiet {
+        Some("{{.Name}}")
+    } else {
+        a.format.as_deref()
+    };
     let format = Format::resolve(user, "table {{.Driver}}\t{{.Name}}");
     let heads = table::headers(&[
         ("Name", "VOLUME NAME"),
@@ -218,9 +240,16 @@ pub fn volume_prune(c: &Client, a: &VolumePruneArgs) -> CliResult {
     if !a.force && !confirm(warning) {
         return Ok(());
     }
-    let q = if f.is_empty() { Query::new() } else { Query::new().add("filters", f.to_json()) };
+    let q = if f.is_empty() {
+        Query::new()
+    } else {
+        Query::new().add("filters", f.to_json())
+    };
     let v = c.post_json(&format!("/volumes/prune{}", q.to_suffix()), None)?;
-    let deleted: Vec<&str> = v["VolumesDeleted"].as_array().map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let deleted: Vec<&str> = v["VolumesDeleted"]
+        .as_array()
+        .map(|d| d.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Volumes:");
         for d in deleted {
@@ -228,7 +257,10 @@ pub fn volume_prune(c: &Client, a: &VolumePruneArgs) -> CliResult {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0)));
+    println!(
+        "Total reclaimed space: {}",
+        human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
+    );
     Ok(())
 }
 
@@ -248,7 +280,9 @@ pub fn network_create(c: &Client, a: &NetworkCreateArgs) -> CliResult {
         ipam_cfg.push(Value::Object(m));
     }
     if a.subnet.is_empty() && (!a.gateway.is_empty() || !a.ip_range.is_empty()) {
-        return Err(CliError::msg("every ip-range or gateway must have a corresponding subnet"));
+        return Err(CliError::msg(
+            "every ip-range or gateway must have a corresponding subnet",
+        ));
     }
     let body = json!({
         "Name": a.name,
@@ -271,7 +305,11 @@ pub fn network_create(c: &Client, a: &NetworkCreateArgs) -> CliResult {
 
 pub fn network_ls(c: &Client, a: &NetworkLsArgs) -> CliResult {
     let f = filters(&a.filter)?;
-    let q = if f.is_empty() { Query::new() } else { Query::new().add("filters", f.to_json()) };
+    let q = if f.is_empty() {
+        Query::new()
+    } else {
+        Query::new().add("filters", f.to_json())
+    };
     let v = c.get_json(&format!("/networks{}", q.to_suffix()))?;
     let mut nets = v.as_array().cloned().unwrap_or_default();
     nets.sort_by(|x, y| x["Name"].as_str().cmp(&y["Name"].as_str()));
@@ -293,7 +331,11 @@ pub fn network_ls(c: &Client, a: &NetworkLsArgs) -> CliResult {
             })
         })
         .collect();
-    let user = if a.quiet { Some("{{.ID}}") } else { a.format.as_deref() };
+    let user = if a.quiet {
+        Some("{{.ID}}")
+    } else {
+        a.format.as_deref()
+    };
     let format = Format::resolve(user, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}");
     let heads = table::headers(&[
         ("ID", "NETWORK ID"),
@@ -369,18 +411,28 @@ pub fn network_disconnect(c: &Client, a: &NetworkDisconnectArgs) -> CliResult {
 pub fn network_prune(c: &Client, a: &PruneArgs) -> CliResult {
     let f = filters(&a.filter)?;
     if !a.force
-        && !confirm("WARNING! This will remove all custom networks not used by at least one container.")
+        && !confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )
     {
         return Ok(());
     }
-    let q = if f.is_empty() { Query::new() } else { Query::new().add("filters", f.to_json()) };
+    let q = if f.is_empty() {
+        Query::new()
+    } else {
+        Query::new().add("filters", f.to_json())
+    };
     let v = c.post_json(&format!("/networks/prune{}", q.to_suffix()), None)?;
-    let deleted: Vec<&str> = v["NetworksDeleted"].as_array().map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let deleted: Vec<&str> = v["NetworksDeleted"]
+        .as_array()
+        .map(|d| d.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Networks:");
         for d in deleted {
             println!("{d}");
         }
+        println!();
     }
     Ok(())
 }
@@ -395,6 +447,9 @@ mod tests {
             go_time_from_rfc3339("2026-11-22T11:27:15.894083091Z"),
             "2026-11-22 11:27:15.894083091 +0000 UTC"
         );
-        assert_eq!(go_time_from_rfc3339("2026-11-22T11:27:15Z"), "2026-11-22 11:27:15 +0000 UTC");
+        assert_eq!(
+            go_time_from_rfc3339("2026-11-22T11:27:15Z"),
+            "2026-11-22 11:27:15 +0000 UTC"
+        );
     }
 }

@@ -133,7 +133,15 @@ pub fn pull_to(
 ) -> CliResult {
     let (repo, tag) = split_ref(image);
     let tag = tag.unwrap_or_else(|| "latest".into());
-    let resp = c.image_pull(&repo, Some(&tag), platform)?;
+    let auth = crate::auth::registry_auth_header(image);
+    let resp = c.image_pull_with_auth(&repo, Some(&tag), platform, &auth)?;
+    print_progress(resp, quiet, err)
+}
+
+/// Prints a pull/push progress stream like Docker's non-terminal output: one
+/// `id: status` line per step, byte-progress updates skipped; an error in the
+/// stream ends it with that message.
+pub fn print_progress(resp: berth_client::Response, quiet: bool, out: &mut dyn Write) -> CliResult {
     for msg in JsonLines::new(resp) {
         let msg = msg?;
         if let Some(e) = msg.get("error").and_then(Value::as_str) {
@@ -142,13 +150,18 @@ pub fn pull_to(
         if quiet {
             continue;
         }
+        let has_progress = msg.get("progress").is_some_and(|p| !p.is_null())
+            || msg["progressDetail"].get("current").is_some();
+        if has_progress {
+            continue;
+        }
         let status = msg.get("status").and_then(Value::as_str).unwrap_or("");
         match msg.get("id").and_then(Value::as_str) {
             Some(id) => {
-                let _ = writeln!(err, "{id}: {status}");
+                let _ = writeln!(out, "{id}: {status}");
             }
             None if !status.is_empty() => {
-                let _ = writeln!(err, "{status}");
+                let _ = writeln!(out, "{status}");
             }
             None => {}
         }

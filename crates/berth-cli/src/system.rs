@@ -437,7 +437,8 @@ pub fn prune(c: &Client, a: &crate::cli::SystemPruneArgs) -> CliResult {
     use berth_client::api::Filters;
     let mut f = Filters::new();
     for x in &a.filter {
-        f.add_arg(x).ok_or_else(|| CliError::msg("bad format of filter (expected name=value)"))?;
+        f.add_arg(x)
+            .ok_or_else(|| CliError::msg("bad format of filter (expected name=value)"))?;
     }
     if !a.force {
         let mut w = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
@@ -458,13 +459,22 @@ pub fn prune(c: &Client, a: &crate::cli::SystemPruneArgs) -> CliResult {
         if f.is_empty() {
             String::new()
         } else {
-            berth_client::Query::new().add("filters", f.to_json()).to_suffix()
+            berth_client::Query::new()
+                .add("filters", f.to_json())
+                .to_suffix()
         }
     };
     let mut total: i64 = 0;
     let v = c.post_json(&format!("/containers/prune{}", q(&f)), None)?;
     let list = |v: &Value, k: &str| -> Vec<String> {
-        v[k].as_array().map(|d| d.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default()
+        v[k].as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let deleted = list(&v, "ContainersDeleted");
     total += v["SpaceReclaimed"].as_i64().unwrap_or(0);

@@ -268,6 +268,32 @@ fn tables_match_real_docker() {
             "{{json .}}",
         ],
     );
+    assert!(docker(&d, &["volume", "create", "v1"]).status.success());
+    same(&d, &["volume", "ls"]);
+    same(&d, &["network", "ls"]);
+    same(&d, &["volume", "inspect", "v1"]);
+    // cp into the container and back.
+    let file = d.root.join("cp-src.txt");
+    std::fs::write(&file, "copied\n").unwrap();
+    let to = berth(&[
+        "-H",
+        d.sock.as_str(),
+        "cp",
+        file.to_str().unwrap(),
+        "running:/tmp/x.txt",
+    ]);
+    assert!(to.status.success(), "{}", text(&to.stderr));
+    let back = d.root.join("cp-back.txt");
+    let from = berth(&[
+        "-H",
+        d.sock.as_str(),
+        "cp",
+        "running:/tmp/x.txt",
+        back.to_str().unwrap(),
+    ]);
+    assert!(from.status.success(), "{}", text(&from.stderr));
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "copied\n");
+    same(&d, &["diff", "running"]);
     let o = berth(&["-H", d.sock.as_str(), "rm", "-f", "exited", "running"]);
     assert!(o.status.success());
     stdin_and_signals(&d.sock);

@@ -366,12 +366,24 @@ impl Client {
         )
     }
 
-    /// `POST /images/create?fromImage=…` (pull); returns the progress stream.
+    /// `POST /images/create?fromImage=…` (pull) without credentials.
     pub fn image_pull(
         &self,
         image: &str,
         tag: Option<&str>,
         platform: Option<&str>,
+    ) -> Result<Response> {
+        self.image_pull_with_auth(image, tag, platform, "e30=")
+    }
+
+    /// Pull with an `X-Registry-Auth` value (base64url JSON credentials; `e30=` is `{}`);
+    /// returns the progress stream.
+    pub fn image_pull_with_auth(
+        &self,
+        image: &str,
+        tag: Option<&str>,
+        platform: Option<&str>,
+        registry_auth: &str,
     ) -> Result<Response> {
         let q = Query::new()
             .add("fromImage", image)
@@ -380,7 +392,7 @@ impl Client {
         self.request(
             "POST",
             &format!("/images/create{}", q.to_suffix()),
-            &[("X-Registry-Auth", "e30=")],
+            &[("X-Registry-Auth", registry_auth)],
             Body::Empty,
         )
     }

@@ -131,6 +131,10 @@ fn validate_host_config(req: &CreateRequest) -> Result<()> {
     for b in hc.binds.iter().flatten() {
         parse_bind(b)?;
     }
+    for m in hc.mounts.iter().flatten() {
+        specbuild::mount_spec(m)?;
+    }
+    specbuild::devices(hc.resources.devices.as_deref().unwrap_or_default())?;
     let policy = hc.restart_policy.name.as_str();
     if !["", "no", "always", "unless-stopped", "on-failure"].contains(&policy) {
         return Err(EngineError::invalid(format!(
@@ -366,6 +370,7 @@ impl Engine {
             paths,
             execs: Mutex::new(Vec::new()),
             shim_up: std::sync::atomic::AtomicBool::new(running),
+            backoff_ms: std::sync::atomic::AtomicU64::new(0),
         });
         self.containers
             .write()
@@ -547,7 +552,18 @@ impl Engine {
             } else {
                 (None, None)
             };
-            out.push(summary(&r, now, size_rw, size_root_fs));
+            let mut sum = summary(&r, now, size_rw, size_root_fs);
+            // Like Docker: keep the name the user gave unless it now means another image.
+            if sum.image != r.image {
+                let same = self
+                    .images
+                    .resolve(&sum.image)
+                    .is_ok_and(|i| i.id.as_str() == r.image);
+                if !same {
+                    sum.image = r.image.clone();
+                }
+            }
+            out.push(sum);
         }
         Ok(out)
     }
@@ -606,19 +622,29 @@ impl Engine {
                     r.bare_name()
                 )));
             }
-            if r.state.running && !force {
-                let state = if r.state.paused { "paused" } else { "running" };
-                return Err(if r.state.paused {
-                    EngineError::conflict(format!(
-                        "cannot remove container \"{}\": container is {state} and must be unpaused first",
-                        r.name
-                    ))
+            if (r.state.running || r.state.restarting) && !force {
+                // The wording users know from Docker (and grep for): the full id, the
+                // state, and what to do about it.
+                let (state, procedure) = if r.state.paused {
+                    (
+                        "paused",
+                        "Unpause and then stop the container before attempting removal or force remove",
+                    )
+                } else if r.state.restarting && !r.state.running {
+                    (
+                        "restarting",
+                        "Stop the container before attempting removal or force remove",
+                    )
                 } else {
-                    EngineError::conflict(format!(
-                        "cannot remove container \"{}\": container is {state}: stop the container before removing or force remove",
-                        r.name
-                    ))
-                });
+                    (
+                        "running",
+                        "Stop the container before attempting removal or force remove",
+                    )
+                };
+                return Err(EngineError::conflict(format!(
+                    "You cannot remove a {state} container {}. {procedure}",
+                    r.id
+                )));
             }
         }
         if force {
@@ -845,7 +871,9 @@ fn walk_changes(
     out: &mut Vec<FilesystemChange>,
 ) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
     let mut any = false;
     for e in rd.flatten() {
         let p = e.path();
@@ -853,8 +881,12 @@ fn walk_changes(
             Ok(r) => format!("/{}", r.display()),
             Err(_) => continue,
         };
-        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
-        let in_lower = lower.iter().any(|l| l.join(&rel[1..]).symlink_metadata().is_ok());
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let in_lower = lower
+            .iter()
+            .any(|l| l.join(&rel[1..]).symlink_metadata().is_ok());
         // overlayfs marks deletions with a 0:0 character device.
         if md.file_type().is_char_device() && md.rdev() == 0 {
             out.push(FilesystemChange { path: rel, kind: 2 });
@@ -868,19 +900,28 @@ fn walk_changes(
             let at = out.len();
             let inner = walk_changes(root, &p, lower, out);
             if inner || !in_lower {
-                out.insert(at, FilesystemChange { path: rel, kind: if in_lower { 0 } else { 1 } });
+                out.insert(
+                    at,
+                    FilesystemChange {
+                        path: rel,
+                        kind: if in_lower { 0 } else { 1 },
+                    },
+                );
                 any = true;
             }
             continue;
         }
-        out.push(FilesystemChange { path: rel, kind: if in_lower { 0 } else { 1 } });
+        out.push(FilesystemChange {
+            path: rel,
+            kind: if in_lower { 0 } else { 1 },
+        });
         any = true;
     }
     any
 }
 
 /// `until` of prune: a unix timestamp, RFC 3339, or a Go duration before now.
-fn parse_until(u: &str) -> Result<String> {
+pub(crate) fn parse_until(u: &str) -> Result<String> {
     let now = SystemTime::now();
     if let Ok(secs) = u.parse::<f64>() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs_f64(secs.max(0.0));
@@ -941,6 +982,23 @@ fn mount_points(r: &ContainerRecord) -> Vec<MountPoint> {
                 mode,
                 rw: !ro,
                 propagation: prop,
+                ..Default::default()
+            });
+        }
+    }
+    for m in r.host_config.mounts.iter().flatten() {
+        if let Ok(spec) = specbuild::mount_spec(m) {
+            out.push(MountPoint {
+                kind: m.kind.clone(),
+                source: spec.source.clone(),
+                destination: m.target.clone(),
+                mode: String::new(),
+                rw: !m.read_only,
+                propagation: if m.kind == "bind" {
+                    spec.options.last().cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                },
                 ..Default::default()
             });
         }

@@ -5,10 +5,13 @@
 //! `signal` on `kill`, `oldName` on `rename`).
 
 use crate::record::ContainerRecord;
-use crate::Engine;
+use crate::{lock, Engine};
 use berth_types::docker::{EventActor, EventMessage};
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Events kept for `since` queries (Docker keeps a comparable window).
+pub const HISTORY: usize = 1024;
 
 impl Engine {
     /// Publishes a container event built from a record snapshot.
@@ -59,7 +62,25 @@ impl Engine {
             time: now.as_secs() as i64,
             time_nano: now.as_nanos() as i64,
         };
+        {
+            let mut h = lock(&self.history);
+            if h.len() >= HISTORY {
+                h.pop_front();
+            }
+            h.push_back(msg.clone());
+        }
         // No receivers is fine: nobody is listening to /events.
         let _ = self.events.send(msg);
+    }
+
+    /// Past events (the last [`HISTORY`]) with `since <= time <= until` in nanoseconds,
+    /// for `/events?since=…`. Subscribe first, then read the history, and drop live
+    /// events not newer than the last replayed one to avoid duplicates.
+    pub fn events_since(&self, since_nanos: i64, until_nanos: Option<i64>) -> Vec<EventMessage> {
+        lock(&self.history)
+            .iter()
+            .filter(|e| e.time_nano >= since_nanos && until_nanos.is_none_or(|u| e.time_nano <= u))
+            .cloned()
+            .collect()
     }
 }

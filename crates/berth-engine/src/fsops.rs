@@ -83,13 +83,16 @@ pub fn go_file_mode(st_mode: u32) -> u32 {
     m
 }
 
-/// Isolates the calling thread and makes the container's files its root.
-fn enter(view: &View) -> std::io::Result<()> {
+/// Isolates the calling thread and makes the container's files its root. For an overlay
+/// view, returns the host root (to come back to and unmount in [`leave`]).
+fn enter(view: &View) -> std::io::Result<Option<std::fs::File>> {
     use nix::sched::{unshare, CloneFlags};
     match view {
         View::Live(pid) => {
             unshare(CloneFlags::CLONE_FS)?;
             nix::unistd::chroot(format!("/proc/{pid}/root").as_str())?;
+            nix::unistd::chdir("/")?;
+            Ok(None)
         }
         View::Overlay {
             lower,
@@ -123,6 +126,7 @@ fn enter(view: &View) -> std::io::Result<()> {
             } else {
                 MsFlags::MS_RDONLY
             };
+            let host_root = std::fs::File::open("/")?;
             mount(
                 Some("overlay"),
                 mountpoint,
@@ -131,10 +135,21 @@ fn enter(view: &View) -> std::io::Result<()> {
                 Some(data.as_str()),
             )?;
             nix::unistd::chroot(mountpoint)?;
+            nix::unistd::chdir("/")?;
+            Ok(Some(host_root))
         }
     }
-    nix::unistd::chdir("/")?;
-    Ok(())
+}
+
+/// Undoes [`enter`] for an overlay view: back to the host root, then unmount, so the
+/// scratch directory can be removed as soon as the work is done (the namespace itself
+/// only goes away when the thread has fully exited).
+fn leave(view: &View, host_root: Option<std::fs::File>) {
+    if let (View::Overlay { mountpoint, .. }, Some(root)) = (view, host_root) {
+        if nix::unistd::fchdir(&root).is_ok() && nix::unistd::chroot(".").is_ok() {
+            let _ = nix::mount::umount2(mountpoint.as_path(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 /// Runs `f` on a new thread inside `view`; the scratch mount point is removed after.
@@ -145,9 +160,16 @@ async fn in_view<T: Send + 'static>(
     let (tx, rx) = oneshot::channel();
     let v2 = view.clone();
     std::thread::spawn(move || {
-        let r = enter(&v2)
-            .map_err(|e| EngineError::internal(format!("cannot access the container's files: {e}")))
-            .and_then(|()| f());
+        let r = match enter(&v2) {
+            Ok(root) => {
+                let r = f();
+                leave(&v2, root);
+                r
+            }
+            Err(e) => Err(EngineError::internal(format!(
+                "cannot access the container's files: {e}"
+            ))),
+        };
         let _ = tx.send(r);
     });
     let r = rx
@@ -221,6 +243,62 @@ fn tar_path(path: &Path, w: impl Write) -> std::io::Result<()> {
         b.append_path_with_name(path, &name)?;
     }
     b.into_inner()?.flush()
+}
+
+/// Copies a stream into an unlinked temporary file in `dir` and rewinds it.
+fn spool(mut r: Box<dyn std::io::Read + Send>, dir: &Path) -> Result<std::fs::File> {
+    use std::io::{Seek, SeekFrom};
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix).map_err(|e| EngineError::internal(e.to_string()))?;
+    let path = dir.join(format!(".cp-{}.tar", hex::encode(suffix)));
+    let io = |e: std::io::Error| EngineError::io("spooling the archive", e);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io)?;
+    let _ = std::fs::remove_file(&path);
+    std::io::copy(&mut r, &mut f).map_err(io)?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(f)
+}
+
+/// Docker's `noOverwriteDirNonDir`: refuses an archive that would replace a directory
+/// with a non-directory or the reverse. Leaves the file rewound.
+fn check_dir_non_dir(f: &mut std::fs::File, dest: &Path) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |e: std::io::Error| EngineError::invalid(format!("invalid tar archive: {e}"));
+    {
+        let mut a = tar::Archive::new(&mut *f);
+        for e in a.entries().map_err(bad)? {
+            let e = e.map_err(bad)?;
+            let rel = e.path().map(|p| p.into_owned()).unwrap_or_default();
+            let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+            if rel.as_os_str().is_empty() || rel == Path::new(".") {
+                continue;
+            }
+            let target = dest.join(&rel);
+            let Ok(md) = std::fs::symlink_metadata(&target) else {
+                continue;
+            };
+            let is_dir = e.header().entry_type().is_dir();
+            let shown = target.display().to_string();
+            if md.is_dir() && !is_dir {
+                return Err(EngineError::invalid(format!(
+                    "cannot overwrite directory {shown:?} with non-directory {shown:?}"
+                )));
+            }
+            if !md.is_dir() && is_dir {
+                return Err(EngineError::invalid(format!(
+                    "cannot overwrite non-directory {shown:?} with directory {shown:?}"
+                )));
+            }
+        }
+    }
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| EngineError::io("rewinding the archive", e))?;
+    Ok(())
 }
 
 impl Engine {
@@ -314,10 +392,10 @@ impl Engine {
         tokio::spawn(async move {
             let _ = in_view(view, move || {
                 // A trailing "/." copies a directory's contents; the stat is the dir's.
-                let target = if shown.ends_with("/.") {
-                    p.parent().map(Path::to_path_buf).unwrap_or(p.clone())
-                } else {
-                    p.clone()
+                let target = match shown.strip_suffix("/.") {
+                    Some("") => PathBuf::from("/"),
+                    Some(dir) => PathBuf::from(dir),
+                    None => p.clone(),
                 };
                 let st = match stat_path(&target) {
                     Ok(s) => s,
@@ -333,6 +411,7 @@ impl Engine {
                 tar_path(&target, ChanWriter(tx)).map_err(|e| EngineError::internal(e.to_string()))
             })
             .await;
+            drop(hold);
         });
         let st = ready_rx
             .await
@@ -354,8 +433,30 @@ impl Engine {
         let view = self.view_of(&ctr, true, true)?;
         let p = PathBuf::from(if path.is_empty() { "/" } else { path });
         let (shown, id) = (path.to_string(), ctr.id.clone());
-        let _ = no_overwrite_dir_non_dir;
-        let readonly = lock(&ctr.rec).host_config.readonly_rootfs;
+        // A read-only rootfs still accepts copies into its mounts (volumes, tmpfs).
+        let readonly = {
+            let r = lock(&ctr.rec);
+            let hc = &r.host_config;
+            let mut targets: Vec<String> = hc
+                .binds
+                .iter()
+                .flatten()
+                .filter_map(|b| b.split(':').nth(1).map(String::from))
+                .collect();
+            targets.extend(hc.mounts.iter().flatten().map(|m| m.target.clone()));
+            targets.extend(hc.tmpfs.iter().flatten().map(|(t, _)| t.clone()));
+            hc.readonly_rootfs && !targets.iter().any(|t| Path::new(path).starts_with(t))
+        };
+        // With the check, the archive is read twice: spool it to an unlinked file first.
+        let (spooled, direct) = if no_overwrite_dir_non_dir {
+            let dir = ctr.paths.dir.clone();
+            (
+                Some(tokio::task::spawn_blocking(move || spool(tar, &dir)).await??),
+                None,
+            )
+        } else {
+            (None, Some(tar))
+        };
         in_view(view, move || {
             let md = std::fs::metadata(&p).map_err(|_| {
                 EngineError::not_found(format!("Could not find the file {shown} in container {id}"))
@@ -369,7 +470,15 @@ impl Engine {
                     "container rootfs is marked read-only",
                 ));
             }
-            berth_image::unpack(tar, &p, &UnpackOptions::default())
+            let source: Box<dyn std::io::Read + Send> = match (spooled, direct) {
+                (Some(mut f), _) => {
+                    check_dir_non_dir(&mut f, &p)?;
+                    Box::new(f)
+                }
+                (None, Some(t)) => t,
+                (None, None) => return Err(EngineError::internal("no archive")),
+            };
+            berth_image::unpack(source, &p, &UnpackOptions::default())
                 .map(|_| ())
                 .map_err(EngineError::from)
         })
@@ -400,6 +509,9 @@ impl Engine {
             if let Some(t) = b.split(':').nth(1) {
                 exclude.push(PathBuf::from(t.trim_start_matches('/')));
             }
+        }
+        for m in rec.host_config.mounts.iter().flatten() {
+            exclude.push(PathBuf::from(m.target.trim_start_matches('/')));
         }
         for t in rec.host_config.tmpfs.iter().flatten().map(|(k, _)| k) {
             exclude.push(PathBuf::from(t.trim_start_matches('/')));

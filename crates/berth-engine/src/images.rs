@@ -6,8 +6,8 @@ use crate::filters::{match_labels, Filters};
 use crate::{lock, Engine};
 use berth_image::{ContainerUse, Image, RemovedItem};
 use berth_types::docker::{
-    GraphDriverData, ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImageMetadata,
-    ImageRootFs, ImageSummary,
+    DiskUsage, GraphDriverData, ImageDeleteResponseItem, ImageHistoryItem, ImageInspect,
+    ImageMetadata, ImagePruneResponse, ImageRootFs, ImageSummary,
 };
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -115,10 +115,6 @@ impl Engine {
         };
         let before = bound("before")?;
         let since = bound("since")?;
-        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        for c in self.all() {
-            *counts.entry(lock(&c.rec).image.clone()).or_default() += 1;
-        }
         let mut out = Vec::new();
         for img in images {
             if let Some(d) = f.get("dangling").first() {
@@ -156,11 +152,116 @@ impl Engine {
                 repo_tags: img.repo_tags.clone(),
                 shared_size: -1,
                 size: img.size as i64,
-                virtual_size: Some(img.size as i64),
+                virtual_size: None,
             });
-            let _ = counts.get(img.id.as_str());
         }
         Ok(out)
+    }
+
+    /// `GET /system/df`: images with their container counts and shared sizes,
+    /// containers with their sizes, the total size of all layers.
+    pub async fn disk_usage(&self) -> Result<DiskUsage> {
+        let mut images = self.image_list(false, &Filters::default()).await?;
+        let containers = self
+            .list(crate::ListOptions {
+                all: true,
+                size: true,
+                ..Default::default()
+            })
+            .await?;
+        // Layer → (size, number of images using it).
+        let mut layers: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for img in &images {
+            let Some(id) = berth_image::ImageId::parse(&img.id) else {
+                continue;
+            };
+            let chain = self.images.chain_ids(&id).unwrap_or_default();
+            for c in &chain {
+                let size = self.images.layers().meta(c).map(|m| m.size).unwrap_or(0);
+                layers.entry(c.clone()).or_insert((size, 0)).1 += 1;
+            }
+            chains.insert(img.id.clone(), chain);
+        }
+        for img in &mut images {
+            img.containers = containers.iter().filter(|c| c.image_id == img.id).count() as i64;
+            img.shared_size = chains
+                .get(&img.id)
+                .map(|ch| {
+                    ch.iter()
+                        .filter_map(|c| layers.get(c))
+                        .filter(|(_, users)| *users > 1)
+                        .map(|(s, _)| *s as i64)
+                        .sum()
+                })
+                .unwrap_or(0);
+        }
+        Ok(DiskUsage {
+            layers_size: layers.values().map(|(s, _)| *s as i64).sum(),
+            images,
+            containers,
+            volumes: vec![],
+            build_cache: vec![],
+        })
+    }
+
+    /// `POST /images/prune`: removes dangling images (with `dangling=false`, every image
+    /// no container uses), honouring `until` and `label`.
+    pub async fn image_prune(&self, f: &Filters) -> Result<ImagePruneResponse> {
+        f.validate(&["dangling", "until", "label", "label!"])?;
+        let all = f
+            .get("dangling")
+            .first()
+            .is_some_and(|d| d == "false" || d == "0");
+        let until = match f.get("until").first() {
+            Some(u) => Some(crate::containers::parse_until(u)?),
+            None => None,
+        };
+        let used: Vec<String> = self
+            .all()
+            .iter()
+            .map(|c| lock(&c.rec).image.clone())
+            .collect();
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0u64;
+        for img in self.images.list() {
+            if used.iter().any(|u| u == img.id.as_str()) || (!all && !img.repo_tags.is_empty()) {
+                continue;
+            }
+            if until
+                .as_ref()
+                .is_some_and(|u| img.created.as_str() >= u.as_str())
+            {
+                continue;
+            }
+            let labels = image_labels(&img).unwrap_or_default();
+            if !match_labels(f.get("label"), &labels) {
+                continue;
+            }
+            let neg = f.get("label!");
+            if !neg.is_empty() && match_labels(&neg[..1], &labels) {
+                continue;
+            }
+            let before = self.images.list().len();
+            match self.image_remove(img.id.as_str(), true, false).await {
+                Ok(items) => {
+                    if self.images.list().len() < before {
+                        reclaimed += img.size;
+                    }
+                    deleted.extend(items);
+                }
+                Err(e) if e.kind == crate::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ImagePruneResponse {
+            images_deleted: if deleted.is_empty() {
+                None
+            } else {
+                Some(deleted)
+            },
+            space_reclaimed: reclaimed,
+        })
     }
 
     /// `GET /images/{name}/json`.
@@ -201,7 +302,7 @@ impl Engine {
             os: c.os.clone(),
             os_version: None,
             size: img.size as i64,
-            virtual_size: Some(img.size as i64),
+            virtual_size: None,
             graph_driver: GraphDriverData {
                 data: Some(data),
                 name: "overlay2".into(),

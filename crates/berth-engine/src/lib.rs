@@ -6,6 +6,7 @@
 //! ```text
 //! Engine::open(EngineConfig) .await -> Result<Arc<Engine>>        live-restores containers
 //! engine.subscribe() -> broadcast::Receiver<EventMessage>            /events
+//! engine.events_since(since_ns, until_ns) -> Vec<EventMessage>       /events?since= replay
 //! engine.counts() -> Counts                                          /info
 //! engine.images() -> &ImageStore
 //!
@@ -37,6 +38,7 @@
 //! image_remove(name, force, noprune) -> Vec<ImageDeleteResponseItem>
 //! image_tag(name, repo, tag)  image_history(name) -> Vec<ImageHistoryItem>
 //! image_save(names) -> mpsc::Receiver<Vec<u8>>   image_load(reader) -> Vec<String> (progress lines)
+//! image_prune(&Filters) -> ImagePruneResponse     disk_usage() -> DiskUsage (/system/df)
 //! ```
 //!
 //! Helpers for the API: [`Filters::parse`] (the `filters` query), [`WaitCondition::parse`],
@@ -55,7 +57,10 @@
 //! file). `start` builds a `ContainerSpec` (`specbuild.rs`), writes `shim.json` and
 //! spawns `berth-shim` (`shimctl.rs`), connects pending attach clients, releases the
 //! process, and keeps a `wait` connection in a task (`monitor.rs`) that records the exit.
-//! The shim outlives the daemon; `open` reconnects (`restore.rs`).
+//! The shim outlives the daemon; `open` reconnects (`restore.rs`). Health probes run as
+//! execs from a task per container (`health.rs`); file access from the host (export,
+//! cp, commit) happens on a worker thread chrooted into the container's files
+//! (`fsops.rs`); stats come from the container's cgroup (`stats.rs`).
 
 mod attach;
 mod containers;
@@ -66,6 +71,7 @@ mod exec;
 mod files;
 pub mod filters;
 mod fsops;
+mod health;
 mod images;
 mod lifecycle;
 mod logs;
@@ -171,6 +177,8 @@ pub(crate) struct Ctr {
     /// spawn, cleared at exit): attach clients connect directly instead of waiting.
     /// Changed only under the `rec` lock, so attach can decide atomically.
     pub shim_up: std::sync::atomic::AtomicBool,
+    /// The last restart-policy delay in milliseconds (0 = none yet).
+    pub backoff_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Ctr {
@@ -195,6 +203,8 @@ pub struct Engine {
     names: Mutex<HashMap<String, String>>,
     execs: Mutex<HashMap<String, Arc<exec::ExecEntry>>>,
     events: broadcast::Sender<EventMessage>,
+    /// Recent events for `/events?since=`.
+    history: Mutex<std::collections::VecDeque<EventMessage>>,
     cgroups: Option<berth_cgroups::Hierarchy>,
     me: Weak<Engine>,
 }

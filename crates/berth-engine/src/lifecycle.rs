@@ -331,6 +331,7 @@ impl Engine {
             r.state.pid = pid as i64;
             r.state.exit_code = 0;
             r.state.error = String::new();
+            r.state.health = None;
             r.state.started_at = rfc3339_nano(SystemTime::now());
             r.has_been_started = true;
             r.log_path = if driver == "none" {
@@ -348,6 +349,7 @@ impl Engine {
         });
         self.container_event(&snap, "start", &[]);
         self.spawn_monitor(ctr.clone(), pid);
+        self.spawn_health(ctr.clone());
         Ok(())
     }
 
@@ -424,12 +426,8 @@ impl Engine {
         }
     }
 
-    /// Waits until the watch shows an exit after `since_exits`, up to `timeout`.
-    async fn wait_exit(
-        ctr: &Arc<Ctr>,
-        rx: &mut watch::Receiver<Watch>,
-        timeout: Option<Duration>,
-    ) -> bool {
+    /// Waits until the watch shows the container not running, up to `timeout`.
+    async fn wait_exit(rx: &mut watch::Receiver<Watch>, timeout: Option<Duration>) -> bool {
         let fut = async {
             loop {
                 if !rx.borrow_and_update().running {
@@ -440,7 +438,6 @@ impl Engine {
                 }
             }
         };
-        let _ = ctr;
         match timeout {
             Some(t) => tokio::time::timeout(t, fut).await.is_ok(),
             None => {
@@ -468,7 +465,7 @@ impl Engine {
         if paused {
             self.thaw(ctr);
         }
-        if !Self::wait_exit(ctr, &mut rx, Some(Duration::from_secs(10))).await {
+        if !Self::wait_exit(&mut rx, Some(Duration::from_secs(10))).await {
             // The shim did not report: kill the pid directly and wait once more.
             let pid = lock(&ctr.rec).state.pid as i32;
             if pid > 0 {
@@ -477,7 +474,7 @@ impl Engine {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            if !Self::wait_exit(ctr, &mut rx, Some(Duration::from_secs(10))).await {
+            if !Self::wait_exit(&mut rx, Some(Duration::from_secs(10))).await {
                 return Err(EngineError::internal(format!(
                     "Cannot kill container {}: tried to kill container, but did not receive an exit event",
                     ctr.id
@@ -533,7 +530,7 @@ impl Engine {
 
     async fn stop_locked(&self, ctr: &Arc<Ctr>, timeout: Option<i64>, sig: i32) -> Result<()> {
         let mut rx = ctr.watch.subscribe();
-        let (running, paused, snap, default_timeout) = {
+        let (paused, snap, default_timeout) = {
             let mut r = lock(&ctr.rec);
             if r.state.restarting && !r.state.running {
                 // Cancel a pending policy restart.
@@ -549,14 +546,8 @@ impl Engine {
                 return Err(EngineError::not_modified());
             }
             r.manually_stopped = true;
-            (
-                r.state.running,
-                r.state.paused,
-                r.clone(),
-                r.config.stop_timeout,
-            )
+            (r.state.paused, r.clone(), r.config.stop_timeout)
         };
-        let _ = running;
         let _ = write_json(&ctr.paths.config(), &snap);
         let secs = timeout
             .or(default_timeout)
@@ -568,10 +559,10 @@ impl Engine {
             self.thaw(ctr);
         }
         let limit = (secs >= 0).then(|| Duration::from_secs(secs as u64));
-        if !Self::wait_exit(ctr, &mut rx, limit).await {
+        if !Self::wait_exit(&mut rx, limit).await {
             let _ = self.signal(ctr, libc::SIGKILL, true).await;
             self.container_event(&snap, "kill", &[("signal", libc::SIGKILL.to_string())]);
-            if !Self::wait_exit(ctr, &mut rx, Some(Duration::from_secs(10))).await {
+            if !Self::wait_exit(&mut rx, Some(Duration::from_secs(10))).await {
                 self.kill_and_wait(ctr).await?;
             }
         }
@@ -604,9 +595,7 @@ impl Engine {
         if snap.state.paused && (sig == libc::SIGKILL || sig == stop_sig) {
             self.thaw(&ctr);
         }
-        if sig == libc::SIGKILL
-            && !Self::wait_exit(&ctr, &mut rx, Some(Duration::from_secs(10))).await
-        {
+        if sig == libc::SIGKILL && !Self::wait_exit(&mut rx, Some(Duration::from_secs(10))).await {
             self.kill_and_wait(&ctr).await?;
         }
         Ok(())
@@ -705,7 +694,27 @@ impl Engine {
         if !r.ok {
             return Err(EngineError::internal(r.error));
         }
+        self.container_event(
+            &ctr.snapshot(),
+            "resize",
+            &[("height", height.to_string()), ("width", width.to_string())],
+        );
         Ok(())
+    }
+
+    /// Docker's rule at daemon start for a container that is down: `always` restarts
+    /// (even after a manual stop), `unless-stopped` unless stopped by the user,
+    /// `on-failure` when it failed.
+    pub(crate) fn restart_on_boot(rec: &ContainerRecord) -> bool {
+        if !rec.has_been_started {
+            return false;
+        }
+        match rec.host_config.restart_policy.name.as_str() {
+            "always" => true,
+            "unless-stopped" => !rec.manually_stopped,
+            "on-failure" => rec.state.exit_code != 0,
+            _ => false,
+        }
     }
 
     /// Exposed for the monitor: the record after an exit, to decide on a restart.
@@ -721,5 +730,64 @@ impl Engine {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(policy: &str, code: i64, stopped: bool, started: bool) -> ContainerRecord {
+        let mut r = ContainerRecord {
+            manually_stopped: stopped,
+            has_been_started: started,
+            ..Default::default()
+        };
+        r.host_config.restart_policy.name = policy.into();
+        r.state.exit_code = code;
+        r
+    }
+
+    #[test]
+    fn restart_rules_follow_docker() {
+        // At runtime a manual stop always wins.
+        assert!(Engine::restart_wanted(&rec("always", 0, false, true)));
+        assert!(!Engine::restart_wanted(&rec("always", 0, true, true)));
+        assert!(!Engine::restart_wanted(&rec("on-failure", 0, false, true)));
+        assert!(Engine::restart_wanted(&rec("on-failure", 1, false, true)));
+        let mut r = rec("on-failure", 1, false, true);
+        r.host_config.restart_policy.maximum_retry_count = 2;
+        r.restart_count = 2;
+        assert!(!Engine::restart_wanted(&r));
+        assert!(!Engine::restart_wanted(&rec("no", 1, false, true)));
+        // At daemon start `always` comes back even after a manual stop.
+        assert!(Engine::restart_on_boot(&rec("always", 0, true, true)));
+        assert!(!Engine::restart_on_boot(&rec(
+            "unless-stopped",
+            0,
+            true,
+            true
+        )));
+        assert!(Engine::restart_on_boot(&rec(
+            "unless-stopped",
+            0,
+            false,
+            true
+        )));
+        assert!(!Engine::restart_on_boot(&rec("always", 0, false, false)));
+    }
+
+    #[test]
+    fn wait_conditions_parse() {
+        assert_eq!(WaitCondition::parse("").unwrap(), WaitCondition::NotRunning);
+        assert_eq!(
+            WaitCondition::parse("next-exit").unwrap(),
+            WaitCondition::NextExit
+        );
+        assert_eq!(
+            WaitCondition::parse("removed").unwrap(),
+            WaitCondition::Removed
+        );
+        assert!(WaitCondition::parse("bogus").is_err());
     }
 }

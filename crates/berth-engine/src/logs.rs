@@ -148,10 +148,8 @@ impl Engine {
             let mut f = Follower::new(&path, offset);
             loop {
                 let stopped = !watch.borrow_and_update().running;
-                let batch = {
-                    let f2 = &mut f;
-                    f2.poll().unwrap_or_default()
-                };
+                // A torn or rotated-away file yields nothing this round; retry next tick.
+                let batch = f.poll().unwrap_or_default();
                 for e in &batch {
                     if opts.until.is_some_and(|u| e.time > u) {
                         return;

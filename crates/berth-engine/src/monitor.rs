@@ -6,10 +6,12 @@
 //! before it exits) tells how the process ended; without one the shim died abnormally
 //! and the container is recorded as killed (exit code 137, Docker's code for SIGKILL).
 
+use crate::record::ContainerRecord;
 use crate::record::{read_json, write_json};
 use crate::{lock, shimctl, Ctr, Engine};
 use berth_types::shim::{ExitStatus, Request};
-use berth_types::time::rfc3339_nano;
+use berth_types::time::{parse_rfc3339, rfc3339_nano};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -34,13 +36,18 @@ impl Engine {
             if !r.state.running || (pid > 0 && r.state.pid != pid as i64) {
                 return;
             }
-            ctr.shim_up.store(false, std::sync::atomic::Ordering::SeqCst);
+            ctr.shim_up
+                .store(false, std::sync::atomic::Ordering::SeqCst);
             r.state.running = false;
             r.state.paused = false;
             r.state.pid = 0;
             r.state.status = "exited".into();
             r.state.exit_code = exit.exit_code as i64;
             r.state.oom_killed = exit.oom_killed;
+            if let Some(h) = r.state.health.as_mut() {
+                // Docker reports a stopped container's health as unhealthy.
+                h.status = "unhealthy".into();
+            }
             r.state.finished_at = if exit.finished_at.is_empty() {
                 rfc3339_nano(SystemTime::now())
             } else {
@@ -69,19 +76,34 @@ impl Engine {
             return;
         }
         if Engine::restart_wanted(&snap) {
-            self.schedule_restart(ctr.clone(), snap.restart_count);
+            self.schedule_restart(ctr.clone(), &snap);
         }
     }
 
-    /// Restarts after Docker's back-off (100 ms doubling per consecutive restart).
-    fn schedule_restart(&self, ctr: Arc<Ctr>, count: i64) {
+    /// Restarts after Docker's back-off: 100 ms, doubled for each restart of a run
+    /// shorter than 10 s, at most a minute; a longer run resets it.
+    fn schedule_restart(&self, ctr: Arc<Ctr>, snap: &ContainerRecord) {
         let Some(engine) = self.arc() else { return };
         {
             let mut r = lock(&ctr.rec);
             r.state.restarting = true;
             r.state.status = "restarting".into();
         }
-        let delay = Duration::from_millis(100u64 << count.clamp(0, 10));
+        let ran = match (
+            parse_rfc3339(&snap.state.started_at),
+            parse_rfc3339(&snap.state.finished_at),
+        ) {
+            (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let prev = ctr.backoff_ms.load(Ordering::SeqCst);
+        let ms = if ran >= Duration::from_secs(10) || prev == 0 {
+            100
+        } else {
+            (prev * 2).min(60_000)
+        };
+        ctr.backoff_ms.store(ms, Ordering::SeqCst);
+        let delay = Duration::from_millis(ms);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _op = ctr.op.lock().await;

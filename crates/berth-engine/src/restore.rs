@@ -9,7 +9,7 @@
 //! daemon does at boot.
 
 use crate::error::{EngineError, Result};
-use crate::monitor::{shim_died, wait_for_exit};
+use crate::monitor::shim_died;
 use crate::record::{read_json, ContainerPaths, ContainerRecord, CONFIG_FILE};
 use crate::{lock, shimctl, Engine, EngineConfig};
 use berth_image::ImageStore;
@@ -36,6 +36,7 @@ impl Engine {
             names: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             events,
+            history: Mutex::new(std::collections::VecDeque::new()),
             cgroups,
             me: me.clone(),
         });
@@ -77,10 +78,25 @@ impl Engine {
             lock(&self.names).insert(rec.name.clone(), id.clone());
             let ctr = self.insert(rec.clone(), paths.clone());
             if !was_running {
+                // A shim of a run that was never recorded (the daemon died in the middle
+                // of a start): stop it, so no container runs that the engine does not know.
+                if ctr.socket.exists() {
+                    if shimctl::request(&ctr.socket, &Request::State).await.is_ok() {
+                        let _ = shimctl::request(
+                            &ctr.socket,
+                            &Request::Kill {
+                                signal: libc::SIGKILL,
+                                all: true,
+                            },
+                        )
+                        .await;
+                    }
+                    let _ = std::fs::remove_file(&ctr.socket);
+                }
                 if rec.state.status == "restarting" {
                     lock(&ctr.rec).state.status = "exited".into();
                 }
-                if Engine::restart_wanted(&rec) && rec.has_been_started {
+                if Engine::restart_on_boot(&rec) {
                     to_start.push(ctr);
                 }
                 continue;
@@ -114,7 +130,8 @@ impl Engine {
                         r.state.status = if frozen { "paused" } else { "running" }.into();
                     }
                 }
-                self.spawn_monitor(ctr, pid);
+                self.spawn_monitor(ctr.clone(), pid);
+                self.spawn_health(ctr);
             }
         }
         for id in to_remove {
@@ -126,8 +143,6 @@ impl Engine {
                 let _ = self.start_locked(&ctr).await;
             }
         }
-        // Nothing else reconnects: monitors of live containers are running now.
-        let _ = wait_for_exit;
     }
 
     /// Records an exit that happened while the daemon was down.
@@ -159,7 +174,7 @@ impl Engine {
         let _ = crate::record::write_json(&ctr.paths.config(), &snap);
         if auto_remove {
             to_remove.push(ctr.id.clone());
-        } else if Engine::restart_wanted(&snap) {
+        } else if Engine::restart_on_boot(&snap) {
             to_start.push(ctr.clone());
         }
     }

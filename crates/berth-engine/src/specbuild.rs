@@ -9,9 +9,10 @@
 use crate::defaults::{ALL_CAPS, DEFAULT_CAPS, DEFAULT_PATH, DEFAULT_SHM_SIZE, MIN_MEMORY};
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
-use berth_types::docker::HostConfig;
+use berth_types::docker::{DeviceMapping, HostConfig, MountSpec};
 use berth_types::spec::{
-    CgroupSpec, ContainerSpec, Mount, Namespaces, NsMode, ProcessSpec, Resources, Rlimit, Rootfs,
+    CgroupSpec, ContainerSpec, Device, Mount, Namespaces, NsMode, ProcessSpec, Resources, Rlimit,
+    Rootfs,
 };
 
 /// Normalizes `--cap-add/--cap-drop` entries: upper case, `CAP_` prefix, `ALL` kept.
@@ -341,6 +342,131 @@ pub fn parse_bind(bind: &str) -> Result<Mount> {
     })
 }
 
+/// A `--mount` entry (`HostConfig.Mounts`) of type `bind` or `tmpfs`. Volumes are
+/// handled by the volumes subsystem; until it is wired in they are refused here.
+pub fn mount_spec(m: &MountSpec) -> Result<Mount> {
+    let invalid = |msg: String| {
+        EngineError::invalid(format!(
+            "invalid mount config for type \"{}\": {msg}",
+            m.kind
+        ))
+    };
+    if !m.target.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid mount path: '{}' mount path must be absolute",
+            m.target
+        )));
+    }
+    match m.kind.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(invalid(format!(
+                    "invalid mount path: '{}' mount path must be absolute",
+                    m.source
+                )));
+            }
+            if std::fs::metadata(&m.source).is_err() {
+                return Err(invalid(format!(
+                    "bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            let mut options = vec!["rbind".to_string()];
+            if m.read_only {
+                options.push("ro".into());
+            }
+            let prop = m
+                .bind_options
+                .as_ref()
+                .and_then(|b| b.get("Propagation"))
+                .and_then(|p| p.as_str())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("rprivate");
+            options.push(prop.to_string());
+            Ok(Mount {
+                source: m.source.clone(),
+                target: m.target.clone(),
+                fstype: "bind".into(),
+                options,
+            })
+        }
+        "tmpfs" => {
+            if !m.source.is_empty() {
+                return Err(invalid("source must not be specified".into()));
+            }
+            let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
+            if m.read_only {
+                options.push("ro".into());
+            }
+            if let Some(t) = &m.tmpfs_options {
+                if let Some(size) = t
+                    .get("SizeBytes")
+                    .and_then(|v| v.as_i64())
+                    .filter(|v| *v > 0)
+                {
+                    options.push(format!("size={size}"));
+                }
+                if let Some(mode) = t.get("Mode").and_then(|v| v.as_u64()).filter(|v| *v > 0) {
+                    options.push(format!("mode={:o}", mode & 0o7777));
+                }
+            }
+            Ok(Mount {
+                source: "tmpfs".into(),
+                target: m.target.clone(),
+                fstype: "tmpfs".into(),
+                options,
+            })
+        }
+        "volume" => Err(EngineError::invalid(format!(
+            "invalid mount config for type \"volume\": named volumes are not supported yet ({})",
+            m.source
+        ))),
+        other => Err(EngineError::invalid(format!(
+            "mount type unknown: \"{other}\""
+        ))),
+    }
+}
+
+/// `--device host[:container[:perms]]` entries → device nodes for the runtime, from the
+/// host node's type and numbers.
+pub fn devices(list: &[DeviceMapping]) -> Result<Vec<Device>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    for d in list {
+        let err = |why: &str| {
+            EngineError::invalid(format!(
+                "error gathering device information while adding custom device \"{}\": {why}",
+                d.path_on_host
+            ))
+        };
+        let md =
+            std::fs::metadata(&d.path_on_host).map_err(|_| err("no such file or directory"))?;
+        let kind = if md.file_type().is_char_device() {
+            'c'
+        } else if md.file_type().is_block_device() {
+            'b'
+        } else {
+            return Err(err("not a device node"));
+        };
+        let rdev = md.rdev();
+        let path = if d.path_in_container.is_empty() {
+            d.path_on_host.clone()
+        } else {
+            d.path_in_container.clone()
+        };
+        out.push(Device {
+            path,
+            kind,
+            major: nix::sys::stat::major(rdev),
+            minor: nix::sys::stat::minor(rdev),
+            mode: md.mode() & 0o777,
+            uid: 0,
+            gid: 0,
+        });
+    }
+    Ok(out)
+}
+
 /// Everything [`build_spec`] needs besides the record.
 #[derive(Debug, Clone, Default)]
 pub struct SpecInputs {
@@ -397,6 +523,9 @@ pub fn build_spec(rec: &ContainerRecord, inp: SpecInputs) -> Result<ContainerSpe
     }
     for b in hc.binds.iter().flatten() {
         mounts.push(parse_bind(b)?);
+    }
+    for m in hc.mounts.iter().flatten() {
+        mounts.push(mount_spec(m)?);
     }
     for (target, opts) in hc.tmpfs.iter().flatten() {
         let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
@@ -460,7 +589,7 @@ pub fn build_spec(rec: &ContainerRecord, inp: SpecInputs) -> Result<ContainerSpe
         } else {
             hc.readonly_paths.clone().unwrap_or_default()
         },
-        devices: vec![],
+        devices: devices(hc.resources.devices.as_deref().unwrap_or_default())?,
         privileged: hc.privileged,
         cgroup: CgroupSpec {
             path: inp.cgroup_path,
@@ -631,6 +760,58 @@ mod tests {
         let spec = build_spec(&rec, SpecInputs::default()).unwrap();
         assert_eq!(spec.process.seccomp_profile, None);
         assert_eq!(spec.process.capabilities.len(), ALL_CAPS.len());
+    }
+
+    #[test]
+    fn mount_specs_and_devices() {
+        let m = MountSpec {
+            kind: "bind".into(),
+            source: "/tmp".into(),
+            target: "/data".into(),
+            read_only: true,
+            ..Default::default()
+        };
+        let r = mount_spec(&m).unwrap();
+        assert_eq!(r.options, s(&["rbind", "ro", "rprivate"]));
+        let mut bad = m.clone();
+        bad.source = "/nonexistent-berth-test".into();
+        assert!(mount_spec(&bad)
+            .unwrap_err()
+            .message
+            .contains("bind source path does not exist"));
+        let t = MountSpec {
+            kind: "tmpfs".into(),
+            target: "/run".into(),
+            tmpfs_options: Some(serde_json::json!({"SizeBytes": 65536, "Mode": 0o1777})),
+            ..Default::default()
+        };
+        let r = mount_spec(&t).unwrap();
+        assert_eq!(r.fstype, "tmpfs");
+        assert!(r.options.contains(&"size=65536".to_string()));
+        assert!(r.options.contains(&"mode=1777".to_string()));
+        let v = MountSpec {
+            kind: "volume".into(),
+            target: "/v".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            mount_spec(&v).unwrap_err().kind,
+            crate::ErrorKind::InvalidArgument
+        );
+
+        let d = devices(&[DeviceMapping {
+            path_on_host: "/dev/null".into(),
+            path_in_container: "/dev/mynull".into(),
+            cgroup_permissions: "rwm".into(),
+        }])
+        .unwrap();
+        assert_eq!((d[0].kind, d[0].major, d[0].minor), ('c', 1, 3));
+        assert_eq!(d[0].path, "/dev/mynull");
+        let e = devices(&[DeviceMapping {
+            path_on_host: "/etc/hostname".into(),
+            ..Default::default()
+        }]);
+        assert!(e.unwrap_err().message.ends_with("not a device node"));
     }
 
     #[test]

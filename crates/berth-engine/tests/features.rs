@@ -305,6 +305,13 @@ async fn filters_prune_and_images() {
     assert_eq!(l.len(), 1);
     assert_eq!(l[0].id, b.id, "newest first");
 
+    let df = e.disk_usage().await.unwrap();
+    assert_eq!(df.images.len(), 1);
+    assert_eq!(df.images[0].containers, 2);
+    assert!(df.layers_size > 0);
+    assert_eq!(df.containers.len(), 2);
+    assert!(df.containers.iter().all(|c| c.size_rw.is_some()));
+
     // The image is in use: rmi refuses; images list/inspect/tag/history work.
     let imgs = e.image_list(false, &Filters::default()).await.unwrap();
     assert_eq!(imgs.len(), 1);
@@ -321,12 +328,262 @@ async fn filters_prune_and_images() {
     assert_eq!(h[0].id, ins.id);
     let err = e.image_remove(&ins.id, false, false).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+    let mut body = busybox(&["true"]);
+    body.config.image = "mybox:v1".into();
+    let t = e.create(Some("tagged"), body).await.unwrap();
     let removed = e.image_remove("mybox:v1", false, false).await.unwrap();
     assert_eq!(removed[0].untagged.as_deref(), Some("mybox:v1"));
+    // The name no longer means its image: ps shows the image id instead (as Docker).
+    let l = e
+        .list(ListOptions {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let tagged = l.iter().find(|c| c.id == t.id).unwrap();
+    assert_eq!(tagged.image, ins.id);
+    assert_eq!(l.iter().find(|c| c.id == a.id).unwrap().image, "busybox");
+    e.remove("tagged", false, false).await.unwrap();
 
     // Prune removes the stopped container only.
     let p = e.prune(&Filters::default()).await.unwrap();
     assert_eq!(p.containers_deleted, Some(vec![a.id.clone()]));
     assert!(e.inspect("lb", false).await.is_ok());
+
+    // Image prune: nothing dangling; with dangling=false the image is still in use.
+    let all = Filters::parse(r#"{"dangling":["false"]}"#).unwrap();
+    assert_eq!(
+        e.image_prune(&Filters::default())
+            .await
+            .unwrap()
+            .images_deleted,
+        None
+    );
+    assert_eq!(e.image_prune(&all).await.unwrap().images_deleted, None);
     e.remove("lb", true, false).await.unwrap();
+    let p = e.image_prune(&all).await.unwrap();
+    assert!(p
+        .images_deleted
+        .unwrap()
+        .iter()
+        .any(|d| d.deleted.as_deref() == Some(ins.id.as_str())));
+    assert!(p.space_reclaimed > 0);
+    assert!(e
+        .image_list(false, &Filters::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_follow_the_probe() {
+    let fx = Fixture::new();
+    let e = fx.engine_with_busybox().await;
+    let mut events = e.subscribe();
+    let mut body = busybox(&["sleep", "1000"]);
+    body.config.healthcheck = Some(berth_types::docker::HealthConfig {
+        test: Some(vec!["CMD-SHELL".into(), "test -f /tmp/ok".into()]),
+        interval: 200_000_000,
+        timeout: 5_000_000_000,
+        retries: 2,
+        ..Default::default()
+    });
+    e.create(Some("hc"), body).await.unwrap();
+    e.start("hc").await.unwrap();
+    let status = |e: &berth_engine::Engine| {
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| rt.block_on(e.inspect("hc", false)))
+            .unwrap()
+            .state
+            .health
+            .map(|h| (h.status, h.failing_streak, h.log.len()))
+    };
+    assert_eq!(status(&e).map(|s| s.0), Some("starting".to_string()));
+    assert!(wait_until(|| status(&e).is_some_and(|s| s.0 == "unhealthy" && s.1 >= 2)).await);
+    let l = e.list(ListOptions::default()).await.unwrap();
+    assert!(l[0].status.ends_with("(unhealthy)"), "{}", l[0].status);
+
+    let id = e
+        .exec_create(
+            "hc",
+            berth_types::docker::ExecConfig {
+                cmd: Some(vec!["touch".into(), "/tmp/ok".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    e.exec_start(
+        &id,
+        berth_types::docker::ExecStartConfig {
+            detach: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(wait_until(|| status(&e).is_some_and(|s| s.0 == "healthy" && s.1 == 0)).await);
+    let f = Filters::parse(r#"{"health":["healthy"]}"#).unwrap();
+    assert_eq!(
+        e.list(ListOptions {
+            filters: f,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+    // Probe execs do not pile up in ExecIDs.
+    let ids = e
+        .inspect("hc", false)
+        .await
+        .unwrap()
+        .exec_ids
+        .unwrap_or_default();
+    assert!(ids.len() <= 2, "{ids:?}");
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if ev.action.starts_with("health_status") {
+            seen.push(ev.action);
+        }
+    }
+    assert!(
+        seen.contains(&"health_status: unhealthy".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"health_status: healthy".to_string()),
+        "{seen:?}"
+    );
+    e.remove("hc", true, false).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_mounts_tmpfs_and_devices() {
+    let fx = Fixture::new();
+    let e = fx.engine_with_busybox().await;
+    let src = fx.dir.path().join("shared");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "from-host\n").unwrap();
+    let mut body = busybox(&[
+        "sh",
+        "-c",
+        "cat /data/f /ro/f; touch /ro/x 2>/dev/null && echo ro-writable; ls -l /dev/mynull; grep -c ' /scratch tmpfs' /proc/mounts; grep -c ' /run tmpfs' /proc/mounts",
+    ]);
+    body.host_config.binds = Some(vec![format!("{}:/data", src.display())]);
+    body.host_config.mounts = Some(vec![
+        berth_types::docker::MountSpec {
+            kind: "bind".into(),
+            source: src.display().to_string(),
+            target: "/ro".into(),
+            read_only: true,
+            ..Default::default()
+        },
+        berth_types::docker::MountSpec {
+            kind: "tmpfs".into(),
+            target: "/run".into(),
+            ..Default::default()
+        },
+    ]);
+    body.host_config.tmpfs = Some([("/scratch".to_string(), "size=1m".to_string())].into());
+    body.host_config.resources.devices = Some(vec![berth_types::docker::DeviceMapping {
+        path_on_host: "/dev/null".into(),
+        path_in_container: "/dev/mynull".into(),
+        cgroup_permissions: "rwm".into(),
+    }]);
+    e.create(Some("mnt"), body).await.unwrap();
+    let w = e.wait("mnt", WaitCondition::NextExit).await.unwrap();
+    e.start("mnt").await.unwrap();
+    assert_eq!(w.result().await.status_code, 0);
+    let mut ls = e
+        .logs(
+            "mnt",
+            LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    while let Some(c) = ls.rx.recv().await {
+        out.push_str(&String::from_utf8_lossy(&c.data));
+    }
+    assert!(out.starts_with("from-host\nfrom-host\n"), "{out}");
+    assert!(!out.contains("ro-writable"), "{out}");
+    assert!(
+        out.contains("1,   3") && out.contains("/dev/mynull"),
+        "{out}"
+    );
+    assert!(out.ends_with("1\n1\n"), "{out}");
+    let ins = e.inspect("mnt", false).await.unwrap();
+    let dests: Vec<&str> = ins.mounts.iter().map(|m| m.destination.as_str()).collect();
+    assert_eq!(dests, vec!["/data", "/ro", "/run", "/scratch"]);
+    assert!(!ins.mounts[1].rw);
+    // The writable layer holds no mount targets in a diff.
+    let ch = e.changes("mnt").await.unwrap();
+    assert!(!ch.iter().any(|c| c.path.starts_with("/etc/")), "{ch:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_kill_is_recorded() {
+    let fx = Fixture::new();
+    let e = fx.engine_with_busybox().await;
+    let mut events = e.subscribe();
+    let mut body = busybox(&[
+        "sh",
+        "-c",
+        "a=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    body.host_config.resources.memory = 8 << 20;
+    e.create(Some("oom"), body).await.unwrap();
+    let w = e.wait("oom", WaitCondition::NextExit).await.unwrap();
+    e.start("oom").await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), w.result())
+        .await
+        .unwrap();
+    let ins = e.inspect("oom", false).await.unwrap();
+    assert!(ins.state.oom_killed, "exit {} without OOM", r.status_code);
+    assert_eq!(ins.host_config.resources.memory, 8 << 20);
+    let mut saw_oom = false;
+    while let Ok(ev) = events.try_recv() {
+        saw_oom |= ev.action == "oom";
+    }
+    assert!(saw_oom, "no oom event");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_starts_with_default_signal_dispositions() {
+    // Regression guard: the daemon ignores SIGPIPE (Rust does); the container must not
+    // inherit that, or `yes | head -1` would end with write errors instead of SIGPIPE.
+    let fx = Fixture::new();
+    let e = fx.engine_with_busybox().await;
+    e.create(
+        Some("sig"),
+        busybox(&["grep", "SigIgn", "/proc/self/status"]),
+    )
+    .await
+    .unwrap();
+    let w = e.wait("sig", WaitCondition::NextExit).await.unwrap();
+    e.start("sig").await.unwrap();
+    assert_eq!(w.result().await.status_code, 0);
+    let mut ls = e
+        .logs(
+            "sig",
+            LogsOptions {
+                stdout: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut out = String::new();
+    while let Some(c) = ls.rx.recv().await {
+        out.push_str(&String::from_utf8_lossy(&c.data));
+    }
+    assert_eq!(out, "SigIgn:\t0000000000000000\n");
 }

@@ -81,6 +81,27 @@ async fn export_cp_commit_changes() {
     )
     .await
     .unwrap();
+    let err = e
+        .archive_put(
+            "fs",
+            "/",
+            Box::new(std::io::Cursor::new(one_file_tar("tmp", "x"))),
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "cannot overwrite directory \"/tmp\" with non-directory \"/tmp\""
+    );
+    e.archive_put(
+        "fs",
+        "/tmp",
+        Box::new(std::io::Cursor::new(one_file_tar("in2.txt", "2"))),
+        true,
+    )
+    .await
+    .unwrap();
     let (_, rx) = e.archive_get("fs", "/tmp/in.txt").await.unwrap();
     assert_eq!(
         tar_file(&collect(rx).await, "in.txt").as_deref(),

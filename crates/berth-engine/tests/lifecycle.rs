@@ -225,7 +225,10 @@ async fn stop_kill_remove_and_events() {
     assert_eq!(err.kind, ErrorKind::Conflict);
     assert_eq!(
         err.message,
-        "cannot remove container \"/svc\": container is running: stop the container before removing or force remove"
+        format!(
+            "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+            ins.id
+        )
     );
 
     // Give the shell a moment to install its trap.
@@ -272,6 +275,24 @@ async fn stop_kill_remove_and_events() {
             "missing {want} in {actions:?}"
         );
     }
+    // The same events can be replayed from the history (`/events?since=`).
+    let past: Vec<String> = e
+        .events_since(0, None)
+        .into_iter()
+        .filter(|ev| ev.actor.id == ins.id)
+        .map(|ev| ev.action)
+        .collect();
+    assert_eq!(past, actions);
+    let die = e
+        .events_since(0, None)
+        .into_iter()
+        .find(|ev| ev.action == "die")
+        .unwrap();
+    assert_eq!(die.kind, "container");
+    assert_eq!(die.actor.attributes["name"], "svc");
+    assert_eq!(die.actor.attributes["image"], "busybox");
+    assert!(die.actor.attributes.contains_key("exitCode"));
+    assert!(e.events_since(i64::MAX, None).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

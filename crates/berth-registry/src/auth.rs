@@ -75,8 +75,8 @@ pub fn decode_registry_auth(header: &str) -> Result<Option<Credentials>, String>
         .decode(trimmed)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
         .map_err(|_| "invalid X-Registry-Auth header: invalid base64".to_string())?;
-    let cfg: AuthConfig = serde_json::from_slice(&raw)
-        .map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
+    let cfg: AuthConfig =
+        serde_json::from_slice(&raw).map_err(|e| format!("invalid X-Registry-Auth header: {e}"))?;
     if !cfg.username.is_empty() {
         return Ok(Some(Credentials::new(&cfg.username, &cfg.password)));
     }
@@ -322,7 +322,9 @@ mod tests {
     fn registry_auth_header() {
         let enc = |j: &str| base64::engine::general_purpose::URL_SAFE.encode(j);
         assert_eq!(
-            decode_registry_auth(&enc(r#"{"username":"u","password":"p?>","serveraddress":"h"}"#)),
+            decode_registry_auth(&enc(
+                r#"{"username":"u","password":"p?>","serveraddress":"h"}"#
+            )),
             Ok(Some(Credentials::new("u", "p?>")))
         );
         assert_eq!(decode_registry_auth(&enc("{}")), Ok(None));

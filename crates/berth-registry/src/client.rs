@@ -1,8 +1,8 @@
 //! The registry client: one [`RegistryClient`] per daemon (cheap to clone, shared by
-//! threads), and a [`Repo`] handle per repository and set of credentials that carries the
-//! pull and push primitives.
+//! threads). It owns endpoints, HTTP agents and the auth cache; the pull and push
+//! primitives live on [`Repo`](crate::repo::Repo) handles (`repo.rs`).
 //!
-//! Every request goes through [`Repo::send`] → [`RegistryClient::execute`]: pick the
+//! Every request goes through `Repo::send` → `RegistryClient::execute`: pick the
 //! endpoint (probing `GET /v2/` once per host, which also learns its auth scheme), attach
 //! the authorization already known for the host and scope, and on a 401 follow the
 //! challenge (basic, or a bearer token from the realm) and retry once. Error statuses are
@@ -78,6 +78,9 @@ impl RegistryClient {
 
     /// Check credentials against a registry like `docker login`: ping `/v2/`, answer its
     /// challenge (basic, or a bearer token without scope), and succeed only if accepted.
+    /// Failures carry Docker's login texts (`login attempt to http://h/v2/ failed with
+    /// status: 401 Unauthorized`, `Get "https://h/v2/": unauthorized: incorrect username or
+    /// password`).
     pub fn login(&self, domain: &str, credentials: &Credentials) -> Result<(), RegistryError> {
         let host = api_host(domain).to_string();
         let ep = self.endpoint(&host)?;
@@ -87,7 +90,19 @@ impl RegistryClient {
             None => return Ok(()),
             Some(HostAuth::Basic) => credentials.basic_header(),
             Some(HostAuth::Bearer { realm, service }) => {
-                let (token, _) = self.fetch_token(&realm, &service, &[], Some(credentials))?;
+                let (token, _) = self
+                    .fetch_token(&realm, &service, &[], Some(credentials))
+                    .map_err(|e| match e {
+                        // The token exchange happens inside the ping, so Docker prefixes
+                        // the ping request.
+                        RegistryError::Unauthorized(errors) => {
+                            RegistryError::Unauthorized(RegistryErrors(vec![RegistryErrorEntry {
+                                code: String::new(),
+                                message: format!("Get \"{url}\": {errors}"),
+                            }]))
+                        }
+                        other => other,
+                    })?;
                 format!("Bearer {token}")
             }
         };
@@ -98,10 +113,19 @@ impl RegistryClient {
             &[("authorization", header)],
             None,
         )?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            Err(self.status_error("Get", &url, resp))
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => Ok(()),
+            401 => Err(RegistryError::Unauthorized(RegistryErrors(vec![
+                RegistryErrorEntry {
+                    code: String::new(),
+                    message: format!(
+                        "login attempt to {url} failed with status: {status} {}",
+                        crate::error::reason_phrase(status)
+                    ),
+                },
+            ]))),
+            _ => Err(self.status_error("Get", &url, resp)),
         }
     }
 

@@ -109,6 +109,15 @@ pub enum RegistryError {
         errors: RegistryErrors,
     },
 
+    /// The registry does not know the repository (`NAME_UNKNOWN`).
+    #[error("repository {repository} not found: {errors}")]
+    RepositoryUnknown {
+        /// Familiar repository name.
+        repository: String,
+        /// What the registry said.
+        errors: RegistryErrors,
+    },
+
     /// Push refused (Docker: `denied: requested access to the resource is denied`).
     #[error("{errors}")]
     PushAccessDenied {
@@ -249,6 +258,7 @@ impl RegistryError {
         matches!(
             self,
             RegistryError::ManifestUnknown { .. }
+                | RegistryError::RepositoryUnknown { .. }
                 | RegistryError::BlobUnknown { .. }
                 | RegistryError::PullAccessDenied { .. }
                 | RegistryError::NoMatchingPlatform { .. }

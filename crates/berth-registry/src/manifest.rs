@@ -211,7 +211,7 @@ impl std::fmt::Display for Platform {
     }
 }
 
-/// Canonical architecture and variant, like containerd's platform normalization.
+/// Canonical architecture and variant (`aarch64` → `arm64`, `arm` → `arm/v7`, …).
 fn normalize_arch(arch: &str, variant: Option<&str>) -> (String, Option<String>) {
     let arch = arch.to_lowercase();
     let variant = variant.map(str::to_lowercase);

@@ -34,6 +34,9 @@ pub struct RegistryConfig {
     pub chunk_size: u64,
     /// Connect timeout per request.
     pub connect_timeout: Duration,
+    /// Longest wait for one read or write on a connection; a stalled registry fails
+    /// instead of hanging a pull forever. `None` waits forever.
+    pub io_timeout: Option<Duration>,
     /// Treat loopback (127.0.0.0/8, ::1, `localhost`) as insecure, as Docker does. Turn
     /// off to require verified TLS there too.
     pub loopback_is_insecure: bool,
@@ -48,6 +51,7 @@ impl Default for RegistryConfig {
             chunk_threshold: 32 << 20,
             chunk_size: 8 << 20,
             connect_timeout: Duration::from_secs(30),
+            io_timeout: Some(Duration::from_secs(120)),
             loopback_is_insecure: true,
         }
     }
@@ -293,6 +297,8 @@ pub(crate) fn make_agent(
         .http_status_as_error(false)
         .user_agent(config.user_agent.as_str())
         .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_read(config.io_timeout)
+        .timeout_per_write(config.io_timeout)
         .tls_config(tls.build())
         .max_idle_connections_per_host(8)
         .build();
@@ -315,8 +321,15 @@ pub(crate) fn describe_transport_error(method: &str, url: &str, err: &ureq::Erro
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             format!("dial tcp {authority}: connect: connection refused")
         }
-        ureq::Error::Timeout(_) => {
-            format!("dial tcp {authority}: i/o timeout")
+        ureq::Error::Timeout(t) => {
+            let op = match t {
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => "dial",
+                ureq::Timeout::PerWrite | ureq::Timeout::SendRequest | ureq::Timeout::SendBody => {
+                    "write"
+                }
+                _ => "read",
+            };
+            format!("{op} tcp {authority}: i/o timeout")
         }
         _ if text.contains("UnknownIssuer") => {
             "tls: failed to verify certificate: x509: certificate signed by unknown authority"
@@ -328,6 +341,16 @@ pub(crate) fn describe_transport_error(method: &str, url: &str, err: &ureq::Erro
                 split_host(authority)
             )
         }
+        _ if text.contains("received fatal alert: ") => {
+            // rustls names the alert in CamelCase (`BadCertificate`); Go prints
+            // `remote error: tls: bad certificate`.
+            let alert = text
+                .split("received fatal alert: ")
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_alphanumeric()).next())
+                .unwrap_or("");
+            format!("remote error: tls: {}", camel_to_words(alert))
+        }
         _ if text.contains("Expired") => {
             "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
                 .to_string()
@@ -335,6 +358,18 @@ pub(crate) fn describe_transport_error(method: &str, url: &str, err: &ureq::Erro
         _ => text,
     };
     format!("{method} \"{url}\": {detail}")
+}
+
+/// `BadCertificate` → `bad certificate`.
+fn camel_to_words(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -383,5 +418,9 @@ mod tests {
         assert_eq!(split_host("h:80"), "h");
         assert_eq!(split_host("[::1]:80"), "::1");
         assert_eq!(split_host("h"), "h");
+        assert_eq!(
+            camel_to_words("CertificateRequired"),
+            "certificate required"
+        );
     }
 }

@@ -31,7 +31,13 @@ fn basic_auth_right_and_wrong_credentials() {
 
     client.login(&reg.host, &good).unwrap();
     let err = client.login(&reg.host, &bad).unwrap_err();
-    assert_eq!(err.to_string(), "unauthorized: authentication required");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "login attempt to http://{}/v2/ failed with status: 401 Unauthorized",
+            reg.host
+        )
+    );
     assert!(err.is_unauthorized());
 
     let img = TestImage::new(10, "amd64", &[500, 600]);
@@ -163,4 +169,110 @@ fn tls_with_ca_dir_and_refusal_without() {
         .get_manifest("v1")
         .unwrap();
     assert_eq!(r.digest, d);
+}
+
+#[test]
+fn client_certificate_from_certs_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(dir.path());
+    let p = |n: &str| dir.path().join(n);
+    // A client certificate signed by the same CA.
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-subj", "/CN=berth client", "-keyout"])
+        .arg(p("client.key"))
+        .arg("-out")
+        .arg(p("client.csr")));
+    write(
+        &p("client.cnf"),
+        b"extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    );
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-in"])
+        .arg(p("client.csr"))
+        .arg("-CA")
+        .arg(&ca)
+        .arg("-CAkey")
+        .arg(p("ca.key"))
+        .arg("-CAcreateserial")
+        .arg("-extfile")
+        .arg(p("client.cnf"))
+        .arg("-out")
+        .arg(p("client.pem")));
+    let reg = TestRegistry::start_with(&Options {
+        tls: Some((cert, key)),
+        client_ca: Some(ca.clone()),
+        ..Options::default()
+    });
+    let strict = |with_client_cert: bool| {
+        let certs_d = dir.path().join(format!("certs.d-{with_client_cert}"));
+        let host_dir = certs_d.join(&reg.host);
+        std::fs::create_dir_all(&host_dir).unwrap();
+        std::fs::copy(&ca, host_dir.join("ca.crt")).unwrap();
+        if with_client_cert {
+            std::fs::copy(p("client.pem"), host_dir.join("client.cert")).unwrap();
+            std::fs::copy(p("client.key"), host_dir.join("client.key")).unwrap();
+        }
+        RegistryClient::new(RegistryConfig {
+            certs_dir: Some(certs_d),
+            loopback_is_insecure: false,
+            ..RegistryConfig::default()
+        })
+        .unwrap()
+    };
+    let with = strict(true);
+    let img = TestImage::new(12, "amd64", &[64]);
+    let d = img.push(
+        &with.repo(&reg.repository("mtls"), None, Access::Push),
+        "v1",
+    );
+    let got = with
+        .repo(&reg.repository("mtls"), None, Access::Pull)
+        .get_manifest("v1")
+        .unwrap();
+    assert_eq!(got.digest, d);
+
+    let without = strict(false);
+    let err = without
+        .repo(&reg.repository("mtls"), None, Access::Pull)
+        .get_manifest("v1")
+        .unwrap_err();
+    assert!(
+        matches!(err, berth_registry::RegistryError::Connect(_)),
+        "{err}"
+    );
+    // The server refuses the handshake (TLS 1.3 or 1.2 alert, depending on the server).
+    let text = err.to_string();
+    let prefix = format!("Get \"https://{}/v2/\": remote error: tls: ", reg.host);
+    assert!(
+        text == format!("{prefix}bad certificate")
+            || text == format!("{prefix}certificate required"),
+        "{text}"
+    );
+
+    // A key without its certificate is a configuration error, worded like Docker.
+    let broken = dir.path().join("certs.d-broken");
+    std::fs::create_dir_all(broken.join(&reg.host)).unwrap();
+    std::fs::copy(p("client.key"), broken.join(&reg.host).join("client.key")).unwrap();
+    let client = RegistryClient::new(RegistryConfig {
+        certs_dir: Some(broken),
+        loopback_is_insecure: false,
+        ..RegistryConfig::default()
+    })
+    .unwrap();
+    let err = client
+        .repo(&reg.repository("mtls"), None, Access::Pull)
+        .get_manifest("v1")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "missing client certificate client.cert for key client.key"
+    );
 }

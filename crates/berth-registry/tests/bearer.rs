@@ -153,8 +153,12 @@ fn bearer_flow_against_token_auth_registry() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unauthorized: incorrect username or password"
+        format!(
+            "Get \"http://{}/v2/\": unauthorized: incorrect username or password",
+            reg.host
+        )
     );
+    assert!(err.is_unauthorized());
 
     let img = TestImage::new(20, "amd64", &[300, 400]);
     let push = client.repo(
@@ -182,12 +186,38 @@ fn bearer_flow_against_token_auth_registry() {
     let pull = client.repo(&reg.repository("private/app"), Some(alice), Access::Pull);
     let r = pull.resolve_image("v1", &Platform::host()).unwrap();
     assert_eq!(r.manifest.digest, d);
-    for l in &r.image.layers {
-        let mut out = Vec::new();
-        pull.fetch_blob(&Digest::parse(&l.digest).unwrap(), Some(l.size), &mut out)
-            .unwrap();
-    }
+    // Layers in parallel threads: all use the cached token.
+    let threads: Vec<_> = r
+        .image
+        .layers
+        .iter()
+        .cloned()
+        .map(|l| {
+            let pull = pull.clone();
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                pull.fetch_blob(&Digest::parse(&l.digest).unwrap(), Some(l.size), &mut out)
+                    .unwrap();
+                out
+            })
+        })
+        .collect();
+    let layers: Vec<Vec<u8>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(layers, img.layers);
     assert_eq!(fetches.load(Ordering::SeqCst) - before, 1);
+
+    // Cross-repository mount needs a token for both repositories (two scopes).
+    let other = client.repo(
+        &reg.repository("other/app"),
+        Some(Credentials::new(USER, PASS)),
+        Access::Push,
+    );
+    let layer = Digest::parse(&r.image.layers[0].digest).unwrap();
+    assert!(matches!(
+        other.mount_blob(&layer, "private/app").unwrap(),
+        berth_registry::MountResult::Mounted
+    ));
+    assert_eq!(other.blob_exists(&layer).unwrap(), Some(300));
 
     // Anonymous: public works, private is Docker's "pull access denied".
     let anon_public = client.repo(&reg.repository("public/app"), None, Access::Pull);
@@ -281,4 +311,38 @@ fn token_cache_and_manifest_verification_against_fake_registry() {
         RegistryError::DigestMismatch { expected, .. } => assert_eq!(expected, wanted.to_string()),
         other => panic!("expected digest mismatch, got {other}"),
     }
+}
+
+#[test]
+fn stalled_registry_times_out() {
+    let server = FakeServer::start(|req| {
+        if req.path() != "/v2/" {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        Resp::new(200)
+    });
+    let client = berth_registry::RegistryClient::new(berth_registry::RegistryConfig {
+        io_timeout: Some(std::time::Duration::from_millis(300)),
+        ..berth_registry::RegistryConfig::default()
+    })
+    .unwrap();
+    let repo = client.repo(
+        &Repository::new(&server.addr, "x").unwrap(),
+        None,
+        Access::Pull,
+    );
+    let started = std::time::Instant::now();
+    let err = repo.get_manifest("v1").unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "Get \"http://{0}/v2/x/manifests/v1\": read tcp {0}: i/o timeout",
+            server.addr
+        )
+    );
 }

@@ -242,7 +242,22 @@ fn errors_are_worded_like_docker() {
     let missing = client.repo(&reg.repository("never/pushed"), None, Access::Pull);
     let err = missing.get_manifest("latest").unwrap_err();
     assert!(err.is_not_found(), "{err}");
-    eprintln!("missing repo: {err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "manifest for {}/never/pushed:latest not found: manifest unknown: manifest unknown",
+            reg.host
+        )
+    );
+    // Tags of a repository that does not exist: the registry's NAME_UNKNOWN.
+    let err = missing.list_tags().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "repository {}/never/pushed not found: name unknown: repository name not known to registry",
+            reg.host
+        )
+    );
     let unknown = Digest::of(b"absent");
     let err = pull
         .fetch_blob(&unknown, None, &mut Vec::new())

@@ -23,13 +23,20 @@
 //!
 //! Module map: `process` (fork/namespaces/park), `rootfs` (mounts, pivot), `resolve`
 //! (in-root paths), `mountopts`, `sys` (mockable kernel calls), `user`, `caps`,
-//! `seccomp`, `lookup` (PATH), `cgroup`, `init` (`--init`), `ipc` (child↔parent), `pty`.
+//! `seccomp`, `lookup` (PATH), `cgroup`, `init` (`--init`), `ipc` (child↔parent),
+//! `console` (the terminal opened inside the container), `pty` (host ptys).
+//!
+//! Terminals (`process.terminal`, Docker's `-t`): pass [`ProcessIo::Pty`]. The process
+//! then opens its pty inside the container, from the container's own devpts (so `tty`
+//! prints `/dev/pts/0`, like Docker), and the caller takes the master with
+//! [`Created::take_pty_master`].
 
 use berth_types::spec::{ContainerSpec, ExecSpec};
 use std::os::fd::OwnedFd;
 
 mod caps;
 mod cgroup;
+mod console;
 mod defaults;
 mod error;
 mod init;
@@ -50,12 +57,36 @@ pub use defaults::{
 };
 pub use error::RuntimeError;
 
-/// The process's standard streams. With a tty all three are the pty's slave side.
+/// The process's standard streams, given by the caller.
 #[derive(Debug)]
 pub struct Stdio {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+}
+
+/// Where the process's standard streams come from.
+#[derive(Debug)]
+pub enum ProcessIo {
+    /// The caller's descriptors, used as they are. With `process.terminal` they must be
+    /// the slave of a pty the caller opened: it becomes the controlling terminal (and a
+    /// container's /dev/console), but it lives on the caller's devpts, so inside a
+    /// container it has no `/dev/pts` name. Prefer [`ProcessIo::Pty`] for terminals.
+    Stdio(Stdio),
+    /// Docker's terminal (needs `process.terminal`): the process opens `/dev/ptmx`
+    /// inside the container — after `/dev/pts` is mounted and the root pivoted, or after
+    /// joining the container's mount namespace for an exec — and gets the slave as its
+    /// controlling terminal and stdin/stdout/stderr, with the initial size from
+    /// `process.console_size`, owned by the process's user (group tty, mode 0620). A
+    /// container's slave is also bound over `/dev/console`. The master reaches the
+    /// caller before `create` returns: [`Created::take_pty_master`].
+    Pty,
+}
+
+impl From<Stdio> for ProcessIo {
+    fn from(s: Stdio) -> ProcessIo {
+        ProcessIo::Stdio(s)
+    }
 }
 
 /// A process set up and waiting to `execve`.
@@ -66,15 +97,30 @@ pub struct Created {
     release: Option<OwnedFd>,
     /// Read end of the close-on-exec pipe that reports an `execve` failure.
     exec_status: Option<OwnedFd>,
+    /// The master of the pty opened inside the container ([`ProcessIo::Pty`]).
+    pty_master: Option<OwnedFd>,
 }
 
 impl Created {
-    pub(crate) fn new(pid: i32, release: OwnedFd, exec_status: OwnedFd) -> Created {
+    pub(crate) fn new(
+        pid: i32,
+        release: OwnedFd,
+        exec_status: OwnedFd,
+        pty_master: Option<OwnedFd>,
+    ) -> Created {
         Created {
             pid,
             release: Some(release),
             exec_status: Some(exec_status),
+            pty_master,
         }
+    }
+
+    /// The master side of the process's terminal (with [`ProcessIo::Pty`]), close-on-
+    /// exec and blocking; `None` without one, or once taken. Output is read from it,
+    /// input written to it, and the window resized on it (TIOCSWINSZ).
+    pub fn take_pty_master(&mut self) -> Option<OwnedFd> {
+        self.pty_master.take()
     }
 
     /// PID of the process (host view); with `init`, the init's pid.
@@ -113,17 +159,18 @@ impl Drop for Created {
 }
 
 /// Create the container's PID 1 (namespaces, rootfs, cgroup, security) parked before exec.
-pub fn create(spec: &ContainerSpec, stdio: Stdio) -> Result<Created, RuntimeError> {
-    process::spawn(process::Task::Container(spec), stdio)
+/// `stdio`: a [`Stdio`] (the caller's descriptors) or [`ProcessIo::Pty`].
+pub fn create(spec: &ContainerSpec, stdio: impl Into<ProcessIo>) -> Result<Created, RuntimeError> {
+    process::spawn(process::Task::Container(spec), stdio.into())
 }
 
 /// Create a process inside a running container (setns into `target_pid`'s namespaces,
-/// join its cgroup, same security setup), parked before exec.
-pub fn create_exec(spec: &ExecSpec, stdio: Stdio) -> Result<Created, RuntimeError> {
-    process::spawn(process::Task::Exec(spec), stdio)
+/// join its cgroup, same security setup), parked before exec. `stdio` as for [`create`].
+pub fn create_exec(spec: &ExecSpec, stdio: impl Into<ProcessIo>) -> Result<Created, RuntimeError> {
+    process::spawn(process::Task::Exec(spec), stdio.into())
 }
 
-/// Pseudo-terminal helpers for the shim.
+/// Pseudo-terminal helpers on the caller's side (host ptys, window size).
 pub mod pty {
     use std::io;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

@@ -2,18 +2,22 @@
 //!
 //! ```text
 //! caller ──fork──▶ stage 1 ──clone(CLONE_PARENT)──▶ stage 2 = container process
-//!   │  joins/unshares namespaces       │ rootfs, pivot_root, hostname, sysctls, user
-//!   │  (parent adds it to the cgroup)  │ lookup, rlimits, stdio → READY → parked
-//!   └◀───────── PID ──────────────────┘ (release byte) → caps, seccomp → execve
+//!   │  joins/unshares namespaces       │ rootfs, pivot_root, [pty], hostname, sysctls,
+//!   │  (parent adds it to the cgroup)  │ user, lookup, rlimits, stdio → [PTY] → READY
+//!   └◀───────── PID ──────────────────┘ parked (release byte) → caps, seccomp → execve
 //! ```
 //! Stage 1 exists so the container process can start inside fresh namespaces (a new pid
 //! namespace only applies to children) while still being a direct child of the caller
 //! (CLONE_PARENT), which reaps it with `waitpid`. Stage 1 is moved into the cgroup
 //! before it clones, so the container never runs outside it. Errors in either stage are
 //! sent to the caller over the socket (see `ipc`) and returned by `create`.
+//!
+//! With [`ProcessIo::Pty`] stage 2 opens the terminal inside the container (`console`)
+//! and sends the master over the same socket before READY.
 
 use crate::caps;
 use crate::cgroup::{self, Joined};
+use crate::console::{self, Console};
 use crate::error::RuntimeError;
 use crate::ipc;
 use crate::lookup;
@@ -21,7 +25,7 @@ use crate::rootfs::{self, CgroupEntry, Extras};
 use crate::seccomp;
 use crate::sys::Real;
 use crate::user::{self, ExecUser};
-use crate::{Created, Stdio};
+use crate::{Created, ProcessIo, Stdio};
 use berth_types::spec::{ContainerSpec, ExecSpec, NsMode, ProcessSpec};
 use std::ffi::CString;
 use std::io;
@@ -61,18 +65,28 @@ struct Plan<'a> {
     caps: u64,
     filter: Option<seccomp::Program>,
     cgroup_entries: Vec<CgroupEntry>,
-    stdio: [RawFd; 3],
+    /// The caller's streams; `None` when the process opens its own pty.
+    stdio: Option<[RawFd; 3]>,
     sock: RawFd,
     release: RawFd,
     status: RawFd,
 }
 
 /// Create the process for `task`, parked before `execve`.
-pub(crate) fn spawn(task: Task<'_>, stdio: Stdio) -> Result<Created, RuntimeError> {
+pub(crate) fn spawn(task: Task<'_>, io: ProcessIo) -> Result<Created, RuntimeError> {
     let process = task.process();
     if process.args.is_empty() {
         return Err(RuntimeError::Other("no command specified".into()));
     }
+    let stdio = match io {
+        ProcessIo::Stdio(s) => Some(s),
+        ProcessIo::Pty if process.terminal => None,
+        ProcessIo::Pty => {
+            return Err(RuntimeError::Other(
+                "a pty was asked for a process without a terminal".into(),
+            ))
+        }
+    };
     // Privileged gets every capability. Either way the process can only receive what
     // the caller's own bounding set holds (a sandboxed caller cannot grant more).
     let wanted = if task.privileged() {
@@ -116,7 +130,7 @@ fn sys_err(step: &'static str) -> impl FnOnce(io::Error) -> RuntimeError {
 
 fn spawn_with(
     task: Task<'_>,
-    stdio: Stdio,
+    stdio: Option<Stdio>,
     caps: u64,
     filter: Option<seccomp::Program>,
     cg: Option<&Joined>,
@@ -133,11 +147,13 @@ fn spawn_with(
             (Task::Container(_), Some(c)) => c.entries(),
             _ => Vec::new(),
         },
-        stdio: [
-            stdio.stdin.as_raw_fd(),
-            stdio.stdout.as_raw_fd(),
-            stdio.stderr.as_raw_fd(),
-        ],
+        stdio: stdio.as_ref().map(|s| {
+            [
+                s.stdin.as_raw_fd(),
+                s.stdout.as_raw_fd(),
+                s.stderr.as_raw_fd(),
+            ]
+        }),
         sock: csock.as_raw_fd(),
         release: rel_r.as_raw_fd(),
         status: st_w.as_raw_fd(),
@@ -153,23 +169,26 @@ fn spawn_with(
         stage1(&plan);
     }
     drop((csock, rel_r, st_w, stdio));
-    let container_pid = handshake(&psock, pid, &plan, cg)?;
-    Ok(Created::new(container_pid, rel_w, st_r))
+    let (container_pid, master) = handshake(&psock, pid, &plan, cg)?;
+    Ok(Created::new(container_pid, rel_w, st_r, master))
 }
 
-/// Drive the setup from the caller's side; returns the container process's pid.
+/// Drive the setup from the caller's side; returns the container process's pid and,
+/// when it opened its own terminal, the pty master.
 fn handshake(
     sock: &OwnedFd,
     stage1: i32,
     plan: &Plan,
     cg: Option<&Joined>,
-) -> Result<i32, RuntimeError> {
+) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     let mut child: Option<i32> = None;
     let mut ready = false;
+    let mut master: Option<OwnedFd> = None;
     let mut error: Option<RuntimeError> = None;
     loop {
-        match ipc::recv(sock.as_raw_fd()) {
-            Ok(Some((ipc::SETUP, _))) => {
+        let msg = ipc::recv_msg(sock.as_raw_fd()).map(|m| m.map(|m| (m.tag, m.payload, m.fd)));
+        match msg {
+            Ok(Some((ipc::SETUP, _, _))) => {
                 let r = (|| {
                     if plan.task.new_userns() {
                         write_id_maps(stage1, plan)?;
@@ -185,9 +204,10 @@ fn handshake(
                     kill(stage1);
                 }
             }
-            Ok(Some((ipc::PID, p))) => child = String::from_utf8_lossy(&p).parse().ok(),
-            Ok(Some((ipc::READY, _))) => ready = true,
-            Ok(Some((ipc::ERROR, p))) => {
+            Ok(Some((ipc::PID, p, _))) => child = String::from_utf8_lossy(&p).parse().ok(),
+            Ok(Some((ipc::PTY, _, fd))) => master = fd,
+            Ok(Some((ipc::READY, _, _))) => ready = true,
+            Ok(Some((ipc::ERROR, p, _))) => {
                 error.get_or_insert(RuntimeError::decode(&p));
             }
             Ok(Some(_)) => {}
@@ -202,8 +222,13 @@ fn handshake(
         }
     }
     reap(stage1);
+    if ready && plan.stdio.is_none() && master.is_none() && error.is_none() {
+        error = Some(RuntimeError::Other(
+            "container init did not send its terminal".into(),
+        ));
+    }
     match (error, child, ready) {
-        (None, Some(pid), true) => Ok(pid),
+        (None, Some(pid), true) => Ok((pid, master)),
         (e, pid, _) => {
             if let Some(pid) = pid {
                 kill(pid);
@@ -401,8 +426,9 @@ fn ns_name(flag: libc::c_int) -> &'static str {
 
 fn stage1_inner(plan: &Plan) -> Result<(), RuntimeError> {
     default_handlers();
-    let [i, o, e] = plan.stdio;
-    close_other_fds(&[i, o, e, plan.sock, plan.release, plan.status]);
+    let mut keep = vec![plan.sock, plan.release, plan.status];
+    keep.extend(plan.stdio.iter().flatten());
+    close_other_fds(&keep);
     let ops = ns_plan(plan.task)?;
 
     // The user namespace comes first: it owns everything created after it.
@@ -511,14 +537,17 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
         libc::setsid();
         libc::umask(0o022);
     }
+    // With ProcessIo::Pty the process opens its terminal itself (see `console`).
+    let own_pty = plan.stdio.is_none();
+    let dev = Path::new("/dev");
+    let mut console: Option<Console> = None;
     if let Task::Container(spec) = plan.task {
         let new_mnt = spec.namespaces.mount == NsMode::New;
         if new_mnt {
             let extras = Extras {
-                console: if process.terminal {
-                    console_path(plan.stdio[0])
-                } else {
-                    None
+                console: match plan.stdio {
+                    Some(fds) if process.terminal => console_path(fds[0]),
+                    _ => None,
                 },
                 cgroups: plan.cgroup_entries.clone(),
                 userns: spec.namespaces.user == NsMode::New,
@@ -526,6 +555,12 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
             };
             let root = rootfs::prepare(&Real, spec, &extras)?;
             rootfs::pivot(&Real, &root)?;
+            if own_pty {
+                // /dev/pts is the container's own devpts instance from here on.
+                let c = console::open(dev, process.console_size)?;
+                console::bind_as_dev_console(&Real, dev, &c)?;
+                console = Some(c);
+            }
         }
         if spec.namespaces.uts == NsMode::New {
             set_names(spec)?;
@@ -551,6 +586,13 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
         }
     }
 
+    if own_pty && console.is_none() {
+        // An exec: joining the mount namespace made the container's root our root, so
+        // /dev/ptmx is the container's. (Or a container without its own mount
+        // namespace: the namespace's /dev, and no /dev/console to take over.)
+        console = Some(console::open(dev, process.console_size)?);
+    }
+
     let user = user::resolve_in_container(&process.user, &process.additional_groups)?;
     let mut env = process.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
@@ -567,7 +609,16 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
     for r in &process.rlimits {
         set_rlimit(r)?;
     }
-    setup_stdio(plan.stdio)?;
+    let fds = match (&console, plan.stdio) {
+        (Some(c), _) => {
+            console::give_to(c, user.uid)?;
+            [c.slave.as_raw_fd(); 3]
+        }
+        (None, Some(fds)) => fds,
+        // `own_pty` without a console was handled above.
+        (None, None) => return Err(RuntimeError::Other("no stdio for the process".into())),
+    };
+    setup_stdio(fds)?;
     if process.terminal {
         // SAFETY: ioctls on fd 0 (the pty slave) with the argument types they expect.
         unsafe {
@@ -575,6 +626,14 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
                 return Err(RuntimeError::last_os("set controlling terminal"));
             }
         }
+    }
+    if let Some(c) = console {
+        // The caller gets the master now, before READY; our copies of both ends close
+        // with `c` (the slave stays on 0, 1 and 2).
+        ipc::send_fd(plan.sock, ipc::PTY, &[], c.master.as_raw_fd())
+            .map_err(sys_err("send the pty master"))?;
+    } else if process.terminal {
+        // A caller-given pty: its size is set here (console::open did it otherwise).
         if let Some((h, w)) = process.console_size {
             let ws = libc::winsize {
                 ws_row: h,

@@ -372,6 +372,76 @@ fn terminal_is_controlling_tty() {
     assert_eq!(text, "is-tty\n30 100\nconsole\n");
 }
 
+/// The terminal comes from the container's own devpts: `tty` names /dev/pts/0, the
+/// slave is listed in /dev/pts, is the controlling terminal, is /dev/console too, and
+/// has the size asked for.
+#[test]
+fn tty_is_dev_pts_0_inside() {
+    let f = Fixture::new("ptyin");
+    let mut spec = f.spec(&[
+        "sh",
+        "-c",
+        "tty; stty size; ls -l /dev/pts; \
+         exec 3</dev/tty && echo ctty; \
+         test \"$(stat -c %t:%T /dev/console)\" = \"$(stat -c %t:%T /dev/pts/0)\" && echo console; \
+         stat -c '%u %g %a' /dev/pts/0",
+    ]);
+    spec.process.terminal = true;
+    spec.process.console_size = Some((30, 100));
+    let c = berth_runtime::create(&spec, berth_runtime::ProcessIo::Pty).unwrap();
+    let (code, text) = run_on_pty(&f, c);
+    assert_eq!(code, 0, "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "/dev/pts/0", "{text:?}");
+    assert_eq!(lines[1], "30 100", "{text:?}");
+    // `ls -l /dev/pts`: the slave (owner root, group tty = 5, mode 0620) and ptmx.
+    let slave = lines
+        .iter()
+        .find(|l| l.starts_with('c') && l.ends_with(" 0"))
+        .unwrap_or_else(|| panic!("no slave in /dev/pts: {text:?}"));
+    assert!(slave.starts_with("crw--w----"), "{slave:?} in {text:?}");
+    let fields: Vec<&str> = slave.split_whitespace().collect();
+    assert_eq!((fields[2], fields[3]), ("root", "5"), "{slave:?}");
+    assert!(lines.iter().any(|l| l.ends_with(" ptmx")), "{text:?}");
+    assert_eq!(&lines[lines.len() - 3..], ["ctty", "console", "0 5 620"]);
+}
+
+/// The slave belongs to the process's user (group tty, 0620), and `--init` keeps the
+/// terminal working for the child it forks.
+#[test]
+fn tty_slave_is_owned_by_the_user() {
+    let f = Fixture::new("ptyuser");
+    let mut spec = f.spec(&["sh", "-c", "id -u; tty; stat -c '%u %g %a' $(tty)"]);
+    spec.process.terminal = true;
+    spec.process.user = "alice".into();
+    spec.init = true;
+    let c = berth_runtime::create(&spec, berth_runtime::ProcessIo::Pty).unwrap();
+    let (code, text) = run_on_pty(&f, c);
+    assert_eq!(code, 0, "{text:?}");
+    assert_eq!(text, "1000\n/dev/pts/0\n1000 5 620\n");
+}
+
+#[test]
+fn pty_without_terminal_is_refused() {
+    let f = Fixture::new("ptynoterm");
+    let spec = f.spec(&["true"]);
+    let e = berth_runtime::create(&spec, berth_runtime::ProcessIo::Pty).unwrap_err();
+    assert!(e.to_string().contains("without a terminal"), "{e}");
+}
+
+/// Caller-given streams carry no pty master.
+#[test]
+fn plain_stdio_has_no_pty_master() {
+    let f = Fixture::new("nomaster");
+    let mut cap = Capture::new();
+    let mut c = berth_runtime::create(&f.spec(&["true"]), cap.stdio.take().unwrap()).unwrap();
+    assert!(c.take_pty_master().is_none());
+    f.track(c.pid());
+    let pid = start(c).unwrap();
+    assert_eq!(wait(pid), 0);
+    f.untrack(pid);
+}
+
 #[test]
 fn dropping_created_kills_the_process() {
     let f = Fixture::new("drop");

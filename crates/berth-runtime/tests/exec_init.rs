@@ -66,6 +66,43 @@ fn exec_joins_namespaces_and_cgroup() {
     assert_eq!(lines[5], "/");
 }
 
+/// An exec's terminal is the next pts of the container's devpts (its init holds 0),
+/// with the exec's own size and user.
+#[test]
+fn exec_tty_is_a_pts_inside_the_container() {
+    let f = Fixture::new("exectty");
+    let mut spec = f.spec(&["sleep", "100"]);
+    spec.process.terminal = true;
+    spec.process.console_size = Some((24, 80));
+    let mut c = berth_runtime::create(&spec, berth_runtime::ProcessIo::Pty).unwrap();
+    let init_master = c.take_pty_master().unwrap();
+    f.track(c.pid());
+    let pid = c.start().unwrap();
+
+    let mut ex = exec_spec(
+        &f,
+        pid,
+        &[
+            "sh",
+            "-c",
+            "tty; stty size; ls /dev/pts | tr '\\n' ' '; echo; stat -c '%u %g %a' $(tty); id -u",
+        ],
+    );
+    ex.process.terminal = true;
+    ex.process.console_size = Some((40, 132));
+    ex.process.user = "alice".into();
+    let e = berth_runtime::create_exec(&ex, berth_runtime::ProcessIo::Pty).unwrap();
+    let (code, text) = run_on_pty(&f, e);
+    assert_eq!(code, 0, "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "/dev/pts/1", "{text:?}");
+    assert_eq!(lines[1], "40 132", "{text:?}");
+    assert_eq!(lines[2].trim(), "0 1 ptmx", "{text:?}");
+    assert_eq!(lines[3], "1000 5 620", "{text:?}");
+    assert_eq!(lines[4], "1000", "{text:?}");
+    drop(init_master);
+}
+
 #[test]
 fn exec_user_cwd_and_errors() {
     let f = Fixture::new("execerr");

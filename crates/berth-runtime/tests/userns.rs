@@ -81,3 +81,20 @@ fn exec_into_remapped_container() {
         300000
     );
 }
+
+/// A remapped container's terminal is a pts of its own devpts as well.
+#[test]
+fn tty_in_remapped_container() {
+    let f = Fixture::new("userns-tty");
+    chown_tree(&f.base, 400000);
+    let mut spec = f.spec(&["sh", "-c", "tty; stty size; stat -c '%u %g %a' /dev/pts/0"]);
+    spec.namespaces.user = NsMode::New;
+    spec.namespaces.uid_map = vec![(0, 400000, 65536)];
+    spec.namespaces.gid_map = vec![(0, 400000, 65536)];
+    spec.process.terminal = true;
+    spec.process.console_size = Some((12, 34));
+    let c = berth_runtime::create(&spec, berth_runtime::ProcessIo::Pty).unwrap();
+    let (code, text) = run_on_pty(&f, c);
+    assert_eq!(code, 0, "{text:?}");
+    assert_eq!(text, "/dev/pts/0\n12 34\n0 5 620\n");
+}

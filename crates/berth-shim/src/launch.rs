@@ -5,8 +5,12 @@
 //! environment variable `BERTH_SHIM_TEST_HOST=1`: it lets the shim's own tests prove the
 //! stdio, log, attach and protocol machinery without the runtime. Release builds do not
 //! contain it.
+//!
+//! With a tty ([`ProcessIo::Pty`]) the process's terminal is opened by the runtime inside
+//! the container; the shim takes its master with [`Launched::take_pty_master`]. (The host
+//! launcher opens a host pty instead: it has no container.)
 
-use berth_runtime::Stdio;
+use berth_runtime::ProcessIo;
 use berth_types::shim::Task;
 
 /// A failure to create or start, with Docker's exit code when it has one (126/127).
@@ -42,6 +46,16 @@ impl Launched {
         }
     }
 
+    /// The master of the process's terminal ([`ProcessIo::Pty`]); `None` without one or
+    /// once taken.
+    pub fn take_pty_master(&mut self) -> Option<std::os::fd::OwnedFd> {
+        match self {
+            Launched::Runtime(c) => c.take_pty_master(),
+            #[cfg(debug_assertions)]
+            Launched::Host(p) => p.master.take(),
+        }
+    }
+
     /// Kill and reap the parked process (it never ran).
     pub fn abandon(self) {
         match self {
@@ -73,7 +87,7 @@ impl Launched {
 }
 
 /// Create the task's process with `stdio` (moved in: the shim keeps none of these ends).
-pub fn create(task: &Task, stdio: Stdio) -> Result<Launched, LaunchError> {
+pub fn create(task: &Task, stdio: ProcessIo) -> Result<Launched, LaunchError> {
     #[cfg(debug_assertions)]
     if std::env::var_os("BERTH_SHIM_TEST_HOST").is_some_and(|v| v == "1") {
         let process = match task {
@@ -93,7 +107,7 @@ pub fn create(task: &Task, stdio: Stdio) -> Result<Launched, LaunchError> {
 pub mod host {
     use super::LaunchError;
     use crate::sys;
-    use berth_runtime::Stdio;
+    use berth_runtime::{pty, ProcessIo, Stdio};
     use berth_types::spec::ProcessSpec;
     use std::ffi::CString;
     use std::os::fd::{AsRawFd, OwnedFd};
@@ -106,6 +120,8 @@ pub mod host {
         release: OwnedFd,
         status: OwnedFd,
         arg0: String,
+        /// The host pty's master with [`ProcessIo::Pty`].
+        pub master: Option<OwnedFd>,
     }
 
     fn err(message: String, exit_code: Option<i32>) -> LaunchError {
@@ -138,7 +154,28 @@ pub mod host {
             .ok_or_else(not_found)
     }
 
-    pub fn create(process: &ProcessSpec, stdio: Stdio) -> Result<Parked, LaunchError> {
+    /// A host pty standing in for the container's terminal: (master, slave as stdio).
+    fn host_pty(process: &ProcessSpec) -> std::io::Result<(OwnedFd, Stdio)> {
+        let (master, slave) = pty::open()?;
+        if let Some((h, w)) = process.console_size.filter(|&(h, w)| h > 0 && w > 0) {
+            pty::resize(&master, h, w)?;
+        }
+        let stdio = Stdio {
+            stdin: slave.try_clone()?,
+            stdout: slave.try_clone()?,
+            stderr: slave,
+        };
+        Ok((master, stdio))
+    }
+
+    pub fn create(process: &ProcessSpec, io: ProcessIo) -> Result<Parked, LaunchError> {
+        let (master, stdio) = match io {
+            ProcessIo::Stdio(s) => (None, s),
+            ProcessIo::Pty => {
+                let (m, s) = host_pty(process).map_err(|e| err(e.to_string(), None))?;
+                (Some(m), s)
+            }
+        };
         let arg0 = process
             .args
             .first()
@@ -213,6 +250,7 @@ pub mod host {
             release: release_w,
             status: status_r,
             arg0,
+            master,
         })
     }
 

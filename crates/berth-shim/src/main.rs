@@ -6,9 +6,11 @@
 //!
 //! 1. read the [`ShimConfig`]; new session, harmless SIGHUP/SIGPIPE, child subreaper;
 //!    stderr to `shim.log` beside the config; write `shim_pid_file`;
-//! 2. make the stdio (pipes or a pty) and open the log;
-//! 3. create the process parked before `execve`; bind the control socket; write
-//!    `pid_file`; print one [`Reply`] line on stdout and put /dev/null over stdout;
+//! 2. make the stdio (pipes; with a tty the process opens its pty inside the container)
+//!    and open the log;
+//! 3. create the process parked before `execve` (and take its pty master); bind the
+//!    control socket; write `pid_file`; print one [`Reply`] line on stdout and put
+//!    /dev/null over stdout;
 //! 4. serve ([`server::Server`]) until the process has exited, then exit 0.
 //!
 //! Synchronous and single-threaded on purpose: the runtime forks, and the shim stays
@@ -73,7 +75,7 @@ fn fail(msg: String, exit_code: Option<i32>) -> i32 {
 fn run(config_path: &Path) -> i32 {
     let dir = config_path.parent().unwrap_or(Path::new("."));
     let _ = sys::stderr_to(&dir.join("shim.log"));
-    let cfg: ShimConfig = match std::fs::read(config_path)
+    let mut cfg: ShimConfig = match std::fs::read(config_path)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
     {
@@ -104,11 +106,13 @@ fn run(config_path: &Path) -> i32 {
         }
     };
 
-    let process = match &cfg.task {
-        Task::Container(s) => &s.process,
-        Task::Exec(s) => &s.process,
-    };
-    let (io, stdio) = match stdio::prepare(&cfg, process.console_size) {
+    // The config's `tty` decides: the runtime opens a terminal for `process.terminal`.
+    let tty = cfg.tty;
+    match &mut cfg.task {
+        Task::Container(s) => s.process.terminal = tty,
+        Task::Exec(s) => s.process.terminal = tty,
+    }
+    let (mut io, stdio) = match stdio::prepare(&cfg) {
         Ok(x) => x,
         Err(e) => {
             cleanup_pid_files(&cfg);
@@ -128,7 +132,7 @@ fn run(config_path: &Path) -> i32 {
         _ => None,
     };
 
-    let launched = match launch::create(&cfg.task, stdio) {
+    let mut launched = match launch::create(&cfg.task, stdio) {
         Ok(l) => l,
         Err(e) => {
             cleanup_pid_files(&cfg);
@@ -145,13 +149,28 @@ fn run(config_path: &Path) -> i32 {
         cleanup_pid_files(cfg);
         fail(msg, None)
     };
+    if cfg.tty {
+        let r = launched
+            .take_pty_master()
+            .ok_or_else(|| std::io::Error::other("the process has no terminal"))
+            .and_then(|m| io.use_master(m, cfg.open_stdin));
+        if let Err(e) = r {
+            return abandon(format!("setting up the terminal: {e}"), &cfg, launched);
+        }
+    }
     let sigchld = match sys::sigchld_pipe() {
         Ok(fd) => fd,
         Err(e) => return abandon(format!("shim setup: {e}"), &cfg, launched),
     };
     let listener = match bind(&cfg.socket) {
         Ok(l) => l,
-        Err(e) => return abandon(format!("binding control socket {}: {e}", cfg.socket), &cfg, launched),
+        Err(e) => {
+            return abandon(
+                format!("binding control socket {}: {e}", cfg.socket),
+                &cfg,
+                launched,
+            )
+        }
     };
     if !cfg.pid_file.is_empty() {
         if let Err(e) = sys::write_atomic(Path::new(&cfg.pid_file), pid.to_string().as_bytes()) {

@@ -12,8 +12,8 @@ use crate::client::{Client, Mode, MAX_LINE};
 use crate::launch::Launched;
 use crate::stdio::ShimIo;
 use crate::{cgroup, sys};
-use berth_runtime::pty;
 use berth_logfile::{Stream, Writer};
+use berth_runtime::pty;
 use berth_types::shim::{
     ExitStatus, Reply, Request, ShimConfig, Task, STREAM_STDERR, STREAM_STDOUT,
 };
@@ -190,10 +190,13 @@ impl Server {
                 if revents & libc::POLLOUT != 0 {
                     self.clients[i].flush();
                 }
-                if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                    self.read_client(i);
-                }
-                if revents & (libc::POLLHUP | libc::POLLERR) != 0 && revents & libc::POLLIN == 0 {
+                let hup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+                if revents & libc::POLLIN != 0 {
+                    let _ = self.read_client(i);
+                } else if hup {
+                    // The peer is gone: take what it sent before going (bounded by the
+                    // socket buffer, so the stdin queue limit may be exceeded once).
+                    while !self.clients[i].dead && self.read_client(i) {}
                     self.clients[i].dead = true;
                 }
             }
@@ -210,7 +213,7 @@ impl Server {
             if done {
                 let c = self.clients.swap_remove(i);
                 if let Mode::Attached { stdin: true, .. } = c.mode {
-                    if !c.read_eof {
+                    if !c.read_eof && self.cfg.open_stdin {
                         self.stdin_ended();
                     }
                 }
@@ -308,7 +311,7 @@ impl Server {
                 Stream::Stdout => stdout,
                 Stream::Stderr => stderr,
             };
-            if !wanted || c.dead {
+            if !wanted || c.dead || c.closing {
                 continue;
             }
             let ok = if tty {
@@ -348,21 +351,22 @@ impl Server {
     }
 
     /// An attached stdin client ended its input (EOF or gone).
-    fn stdin_ended(&mut self) {
-        if self.cfg.stdin_once {
+    /// Docker's rule (no tty and `stdin_once`): the process's stdin closes once queued
+    /// input is written. Returns whether it applies; otherwise the attach session of the
+    /// client whose input ended is over (see `read_client`).
+    fn stdin_ended(&mut self) -> bool {
+        if self.cfg.stdin_once && !self.cfg.tty {
             self.stdin_close_pending = true;
+            return true;
         }
+        false
     }
 
+    /// Stop feeding the process: close our end of its stdin pipe. With a pty this only
+    /// stops accepting input (the process still holds the terminal), as Docker does.
     fn close_stdin(&mut self) {
         self.stdin_close_pending = false;
-        if let Some(fd) = self.io.stdin.take() {
-            if self.cfg.tty {
-                // A pty has no separate input to close: send the EOF character, which
-                // ends a read of the terminal in canonical mode.
-                let _ = sys::write_fd(fd.as_raw_fd(), b"\x04");
-            }
-        }
+        self.io.stdin = None;
     }
 
     // ---- clients ----
@@ -385,20 +389,33 @@ impl Server {
         }
     }
 
-    fn read_client(&mut self, i: usize) {
+    /// Read once from client `i`; true when bytes came in.
+    fn read_client(&mut self, i: usize) -> bool {
         let mut buf = std::mem::take(&mut self.buf);
         let r = self.clients[i].read_some(&mut buf);
+        let got = matches!(r, Ok(n) if n > 0);
         match r {
             Ok(0) => {
                 let c = &mut self.clients[i];
                 c.read_eof = true;
                 match c.mode {
                     Mode::Attached { stdin, .. } => {
-                        if stdin {
-                            self.stdin_ended();
+                        // Input that ends without closing the process's stdin ends the
+                        // whole attach session (Docker closes its output streams too).
+                        if stdin && self.cfg.open_stdin && !self.stdin_ended() {
+                            let c = &mut self.clients[i];
+                            c.closing = true;
+                            c.flush();
                         }
                     }
-                    Mode::Requests => c.closing = true,
+                    Mode::Requests => {
+                        c.closing = true;
+                        // A last request without its newline still counts.
+                        if !c.inbuf.is_empty() {
+                            c.inbuf.push(b'\n');
+                            self.handle_lines(i);
+                        }
+                    }
                     Mode::Waiting => {}
                 }
             }
@@ -414,6 +431,7 @@ impl Server {
             Err(_) => self.clients[i].dead = true,
         }
         self.buf = buf;
+        got
     }
 
     /// Bytes from an attached client: the process's input when it may have it.
@@ -583,7 +601,7 @@ impl Server {
             if self.clients[i].mode == Mode::Requests && !self.clients[i].read_eof {
                 // Answer what was already sent; the client may go on asking until it
                 // closes or the grace period ends.
-                self.read_client(i);
+                let _ = self.read_client(i);
                 continue;
             }
             let c = &mut self.clients[i];

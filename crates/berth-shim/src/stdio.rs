@@ -1,13 +1,14 @@
 //! The process's standard streams and the shim's ends of them.
 //!
 //! Without a tty: a pipe each for stdout and stderr, a pipe for stdin when `open_stdin`
-//! (else /dev/null). With a tty: one pty, whose slave is all three streams; the shim
-//! reads output from the master and, when `open_stdin`, writes input to a duplicate of
-//! it (so input can be closed independently of output).
+//! (else /dev/null). With a tty the process opens its terminal itself, inside the
+//! container (`berth_runtime::ProcessIo::Pty`, so it lives on the container's devpts),
+//! and the runtime hands the master back once the process is created; the shim reads
+//! output from it and, when `open_stdin`, writes input to a duplicate of it (so input
+//! can be closed independently of output) — see [`ShimIo::use_master`].
 
 use crate::sys;
-use berth_runtime::pty;
-use berth_runtime::Stdio;
+use berth_runtime::{ProcessIo, Stdio};
 use berth_types::shim::ShimConfig;
 use std::fs::File;
 use std::io;
@@ -26,33 +27,28 @@ pub struct ShimIo {
     pub master: Option<OwnedFd>,
 }
 
-/// Make both sides for `cfg`.
-pub fn prepare(cfg: &ShimConfig, console_size: Option<(u16, u16)>) -> io::Result<(ShimIo, Stdio)> {
-    if cfg.tty {
-        let (master, slave) = pty::open()?;
-        if let Some((h, w)) = console_size {
-            if h > 0 && w > 0 {
-                pty::resize(&master, h, w)?;
-            }
-        }
+impl ShimIo {
+    /// Take the process's pty master (tty mode): output, input when `open_stdin`, and
+    /// resizing all go through it.
+    pub fn use_master(&mut self, master: OwnedFd, open_stdin: bool) -> io::Result<()> {
         sys::set_nonblocking(&master)?;
-        let stdin = if cfg.open_stdin {
+        self.stdin = if open_stdin {
             Some(master.try_clone()?)
         } else {
             None
         };
-        let io = ShimIo {
-            stdout: Some(master.try_clone()?),
-            stderr: None,
-            stdin,
-            master: Some(master),
-        };
-        let stdio = Stdio {
-            stdin: slave.try_clone()?,
-            stdout: slave.try_clone()?,
-            stderr: slave,
-        };
-        return Ok((io, stdio));
+        self.stdout = Some(master.try_clone()?);
+        self.stderr = None;
+        self.master = Some(master);
+        Ok(())
+    }
+}
+
+/// Make both sides for `cfg`. With a tty the shim's side stays empty until the master
+/// arrives ([`ShimIo::use_master`]).
+pub fn prepare(cfg: &ShimConfig) -> io::Result<(ShimIo, ProcessIo)> {
+    if cfg.tty {
+        return Ok((ShimIo::default(), ProcessIo::Pty));
     }
     let (out_r, out_w) = sys::pipe()?;
     let (err_r, err_w) = sys::pipe()?;
@@ -73,10 +69,10 @@ pub fn prepare(cfg: &ShimConfig, console_size: Option<(u16, u16)>) -> io::Result
     };
     Ok((
         io,
-        Stdio {
+        ProcessIo::Stdio(Stdio {
             stdin: stdin_child,
             stdout: out_w,
             stderr: err_w,
-        },
+        }),
     ))
 }

@@ -15,7 +15,9 @@ const T: Duration = Duration::from_secs(30);
 fn container_output_log_exit_and_cgroup_removal() {
     let b = Bundle::new("out");
     let spec = b.spec(&["sh", "-c", "echo out1; echo err1 >&2; echo $$; exit 3"]);
-    let Some(mut shim) = container_shim(&b, spec, |_| {}) else { return };
+    let Some(mut shim) = container_shim(&b, spec, |_| {}) else {
+        return;
+    };
     assert!(shim.reply.ok, "{:?}", shim.reply);
     assert!(b.cgroup_exists());
     let mut att = attach(shim.socket(), false, true, true);
@@ -34,11 +36,18 @@ fn container_output_log_exit_and_cgroup_removal() {
     assert!(!shim.exit_status().oom_killed);
     assert!(!b.cgroup_exists(), "cgroup removed at exit");
     let log = read(&shim.log_path(), &ReadOptions::default()).unwrap();
-    let mut got: Vec<(Stream, String)> = log.iter().map(|e| (e.stream, String::from_utf8(e.line.clone()).unwrap())).collect();
+    let mut got: Vec<(Stream, String)> = log
+        .iter()
+        .map(|e| (e.stream, String::from_utf8(e.line.clone()).unwrap()))
+        .collect();
     got.sort_by_key(|(s, _)| *s == Stream::Stderr);
     assert_eq!(
         got,
-        vec![(Stream::Stdout, "out1\n".into()), (Stream::Stdout, "1\n".into()), (Stream::Stderr, "err1\n".into())]
+        vec![
+            (Stream::Stdout, "out1\n".into()),
+            (Stream::Stdout, "1\n".into()),
+            (Stream::Stderr, "err1\n".into())
+        ]
     );
 }
 
@@ -46,11 +55,16 @@ fn container_output_log_exit_and_cgroup_removal() {
 fn container_kill_all_is_137() {
     let b = Bundle::new("kill");
     let spec = b.spec(&["sh", "-c", "sleep 100 & sleep 100 & wait"]);
-    let Some(mut shim) = container_shim(&b, spec, |_| {}) else { return };
+    let Some(mut shim) = container_shim(&b, spec, |_| {}) else {
+        return;
+    };
     assert!(shim.reply.ok, "{:?}", shim.reply);
     assert!(shim.request(&Request::Start).ok);
     std::thread::sleep(Duration::from_millis(200));
-    let r = shim.request(&Request::Kill { signal: libc::SIGKILL, all: true });
+    let r = shim.request(&Request::Kill {
+        signal: libc::SIGKILL,
+        all: true,
+    });
     assert!(r.ok, "{r:?}");
     assert_eq!(shim.wait_exit(T), 0);
     let e = shim.exit_status();
@@ -61,12 +75,24 @@ fn container_kill_all_is_137() {
 fn container_sigterm_to_init_exits_143() {
     let b = Bundle::new("term");
     // PID 1 ignores signals it has no handler for: trap TERM explicitly.
-    let spec = b.spec(&["sh", "-c", "trap 'exit 143' TERM; while :; do sleep 0.05; done"]);
-    let Some(mut shim) = container_shim(&b, spec, |_| {}) else { return };
+    let spec = b.spec(&[
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; while :; do sleep 0.05; done",
+    ]);
+    let Some(mut shim) = container_shim(&b, spec, |_| {}) else {
+        return;
+    };
     assert!(shim.reply.ok, "{:?}", shim.reply);
     assert!(shim.request(&Request::Start).ok);
     std::thread::sleep(Duration::from_millis(200));
-    assert!(shim.request(&Request::Kill { signal: libc::SIGTERM, all: false }).ok);
+    assert!(
+        shim.request(&Request::Kill {
+            signal: libc::SIGTERM,
+            all: false
+        })
+        .ok
+    );
     assert_eq!(shim.wait_exit(T), 0);
     assert_eq!(shim.exit_status().exit_code, 143);
 }
@@ -95,7 +121,12 @@ fn container_stdin_reaches_cat() {
 #[test]
 fn container_tty_raw_and_resize() {
     let b = Bundle::new("tty");
-    let mut spec = b.spec(&["sh", "-c", "stty size; read x; stty size; echo \"got $x\""]);
+    // `ls /dev/pts`: the terminal comes from the container's own devpts.
+    let mut spec = b.spec(&[
+        "sh",
+        "-c",
+        "tty; ls /dev/pts | tr '\\n' ' '; echo; stty size; read x; stty size; echo \"got $x\"",
+    ]);
     spec.process.terminal = true;
     spec.process.console_size = Some((30, 90));
     let Some(mut shim) = container_shim(&b, spec, |c| {
@@ -114,24 +145,113 @@ fn container_tty_raw_and_resize() {
         assert!(n > 0, "eof: {:?}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
-    assert!(shim.request(&Request::Resize { height: 50, width: 120 }).ok);
+    assert!(
+        shim.request(&Request::Resize {
+            height: 50,
+            width: 120
+        })
+        .ok
+    );
     att.write_all(b"yo\n").unwrap();
     seen.extend(read_all(&mut att));
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(seen.starts_with(b"30 90\r\n"), "{text:?}");
+    assert!(
+        seen.starts_with(b"/dev/pts/0\r\n0 ptmx \r\n30 90\r\n"),
+        "{text:?}"
+    );
     assert!(text.contains("50 120\r\ngot yo\r\n"), "{text:?}");
     assert_eq!(shim.wait_exit(T), 0);
+    // The log has the terminal's output too, all on stdout.
+    let log = read(&shim.log_path(), &ReadOptions::default()).unwrap();
+    assert_eq!(log[0].line, b"/dev/pts/0\r\n");
+    assert!(log.iter().all(|e| e.stream == Stream::Stdout));
+}
+
+/// `exec -t` into a container running on its own terminal: the exec gets the next pts
+/// of the container's devpts, sized as asked, and resizable.
+#[test]
+fn container_exec_tty_is_a_pts_of_the_container() {
+    let b = Bundle::new("exectty");
+    let mut spec = b.spec(&["sleep", "100"]);
+    spec.process.terminal = true;
+    let Some(mut ctr) = container_shim(&b, spec.clone(), |c| c.tty = true) else {
+        return;
+    };
+    assert!(ctr.reply.ok, "{:?}", ctr.reply);
+    assert!(ctr.request(&Request::Start).ok);
+    let mut p = spec.process.clone();
+    p.args = vec![
+        "sh".into(),
+        "-c".into(),
+        "tty; stty size; read x; stty size; exit 5".into(),
+    ];
+    // The config's `tty` decides, whatever the process says.
+    p.terminal = false;
+    p.console_size = Some((24, 80));
+    let exec = ExecSpec {
+        container_id: spec.id.clone(),
+        target_pid: ctr.reply.pid.unwrap(),
+        cgroup_path: b.cgroup.clone(),
+        process: p,
+        privileged: false,
+    };
+    let mut ex = Shim::start(
+        |d| {
+            let mut c = config(d, Task::Exec(exec));
+            c.id = "exectty1".into();
+            c.tty = true;
+            c.open_stdin = true;
+            c
+        },
+        false,
+    );
+    assert!(ex.reply.ok, "{:?}", ex.reply);
+    let mut att = attach(ex.socket(), true, true, true);
+    assert!(ex.request(&Request::Start).ok);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("24 80") {
+        let n = att.read(&mut buf).unwrap();
+        assert!(n > 0, "eof: {:?}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        ex.request(&Request::Resize {
+            height: 33,
+            width: 77
+        })
+        .ok
+    );
+    att.write_all(b"go\n").unwrap();
+    seen.extend(read_all(&mut att));
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(seen.starts_with(b"/dev/pts/1\r\n24 80\r\n"), "{text:?}");
+    assert!(text.contains("33 77\r\n"), "{text:?}");
+    assert_eq!(ex.wait_exit(T), 0);
+    assert_eq!(ex.exit_status().exit_code, 5);
+    assert!(
+        ctr.request(&Request::Kill {
+            signal: libc::SIGKILL,
+            all: false
+        })
+        .ok
+    );
+    assert_eq!(ctr.wait_exit(T), 0);
 }
 
 #[test]
 fn container_missing_binary_is_127() {
     let b = Bundle::new("missing");
     let spec = b.spec(&["definitely-not-here"]);
-    let Some(mut shim) = container_shim(&b, spec, |_| {}) else { return };
+    let Some(mut shim) = container_shim(&b, spec, |_| {}) else {
+        return;
+    };
     assert!(!shim.reply.ok);
     assert_eq!(shim.reply.exit_code, Some(127), "{:?}", shim.reply);
     assert!(
-        shim.reply.error.contains("exec: \"definitely-not-here\": executable file not found in $PATH"),
+        shim.reply
+            .error
+            .contains("exec: \"definitely-not-here\": executable file not found in $PATH"),
         "{}",
         shim.reply.error
     );
@@ -144,13 +264,25 @@ fn container_missing_binary_is_127() {
 fn container_exec_task() {
     let b = Bundle::new("exec");
     let spec = b.spec(&["sleep", "100"]);
-    let Some(mut ctr) = container_shim(&b, spec.clone(), |_| {}) else { return };
+    let Some(mut ctr) = container_shim(&b, spec.clone(), |_| {}) else {
+        return;
+    };
     assert!(ctr.reply.ok, "{:?}", ctr.reply);
     assert!(ctr.request(&Request::Start).ok);
     let init = ctr.reply.pid.unwrap();
     let mut p = spec.process.clone();
-    p.args = vec!["sh".into(), "-c".into(), "hostname; echo $$ >&2; exit 4".into()];
-    let exec = ExecSpec { container_id: spec.id.clone(), target_pid: init, cgroup_path: b.cgroup.clone(), process: p, privileged: false };
+    p.args = vec![
+        "sh".into(),
+        "-c".into(),
+        "hostname; echo $$ >&2; exit 4".into(),
+    ];
+    let exec = ExecSpec {
+        container_id: spec.id.clone(),
+        target_pid: init,
+        cgroup_path: b.cgroup.clone(),
+        process: p,
+        privileged: false,
+    };
     let mut ex = Shim::start(
         |d| {
             let mut c = config(d, Task::Exec(exec));
@@ -172,7 +304,13 @@ fn container_exec_task() {
     // The container is untouched by the exec's end, its cgroup too.
     assert!(ctr.request(&Request::State).running);
     assert!(b.cgroup_exists());
-    assert!(ctr.request(&Request::Kill { signal: libc::SIGKILL, all: false }).ok);
+    assert!(
+        ctr.request(&Request::Kill {
+            signal: libc::SIGKILL,
+            all: false
+        })
+        .ok
+    );
     assert_eq!(ctr.wait_exit(T), 0);
     assert_eq!(ctr.exit_status().exit_code, 137);
 }
@@ -183,7 +321,9 @@ fn container_oom_kill_is_reported() {
     let mut spec = b.spec(&["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"]);
     spec.cgroup.resources.memory = Some(16 << 20);
     spec.cgroup.resources.memory_swap = Some(16 << 20);
-    let Some(mut shim) = container_shim(&b, spec, |_| {}) else { return };
+    let Some(mut shim) = container_shim(&b, spec, |_| {}) else {
+        return;
+    };
     assert!(shim.reply.ok, "{:?}", shim.reply);
     assert!(shim.request(&Request::Start).ok);
     assert_eq!(shim.wait_exit(T), 0);
@@ -195,7 +335,11 @@ fn container_oom_kill_is_reported() {
 #[test]
 fn container_survives_parent_kill() {
     let b = Bundle::new("survive");
-    let spec = b.spec(&["sh", "-c", "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done"]);
+    let spec = b.spec(&[
+        "sh",
+        "-c",
+        "i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+    ]);
     let dir = tempfile::Builder::new().prefix("bshim").tempdir().unwrap();
     let cfg = config(dir.path(), Task::Container(spec));
     let cfg_path = dir.path().join("shim.json");
@@ -210,9 +354,17 @@ fn container_survives_parent_kill() {
         .env_remove("BERTH_SHIM_TEST_HOST")
         .spawn()
         .unwrap();
-    let mut guard = Shim { dir, cfg, child: None, reply: Default::default(), pids: Vec::new() };
-    assert!(eventually(T, || std::fs::read_to_string(&out).is_ok_and(|s| s.ends_with('\n'))));
-    let reply: berth_types::shim::Reply = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    let mut guard = Shim {
+        dir,
+        cfg,
+        child: None,
+        reply: Default::default(),
+        pids: Vec::new(),
+    };
+    assert!(eventually(T, || std::fs::read_to_string(&out)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let reply: berth_types::shim::Reply =
+        serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
     if !reply.ok && reply.error.contains("not built yet") {
         let _ = mid.kill();
         let _ = mid.wait();
@@ -225,12 +377,26 @@ fn container_survives_parent_kill() {
     assert!(guard.request(&Request::Start).ok);
     mid.kill().unwrap();
     mid.wait().unwrap();
-    let count = || read(&guard.log_path(), &ReadOptions::default()).unwrap().len();
+    let count = || {
+        read(&guard.log_path(), &ReadOptions::default())
+            .unwrap()
+            .len()
+    };
     let before = count();
     assert!(eventually(T, || count() > before + 3), "log keeps growing");
     assert!(alive(shim_pid) && alive(pid));
-    assert!(guard.request(&Request::Kill { signal: libc::SIGKILL, all: true }).ok);
-    assert!(eventually(T, || !alive(shim_pid)), "shim exits after the container");
+    assert!(
+        guard
+            .request(&Request::Kill {
+                signal: libc::SIGKILL,
+                all: true
+            })
+            .ok
+    );
+    assert!(
+        eventually(T, || !alive(shim_pid)),
+        "shim exits after the container"
+    );
     assert_eq!(guard.exit_status().exit_code, 137);
     assert!(!b.cgroup_exists());
 }

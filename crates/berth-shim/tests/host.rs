@@ -178,14 +178,24 @@ fn close_stdin_request_and_input_sent_with_attach() {
         .unwrap();
     assert!(read_line(&mut s).contains("\"ok\":true"));
     assert!(shim.request(&Request::Start).ok);
-    // Without stdin_once, the client's EOF does not close stdin: cat keeps running.
+    let mut echo = [0u8; 14];
+    std::io::Read::read_exact(&mut s, &mut echo).unwrap();
+    assert_eq!(demux(&echo).0, b"early\n");
+    // Without stdin_once, the client's EOF ends its attach session but not the
+    // process's stdin: cat keeps running.
     s.shutdown(std::net::Shutdown::Write).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(read_all(&mut s).is_empty());
     assert!(shim.request(&Request::State).running);
+    // A new session still feeds the same stdin.
+    let mut again = attach(shim.socket(), true, true, false);
+    again.write_all(b"later\n").unwrap();
+    let mut echo = [0u8; 14];
+    std::io::Read::read_exact(&mut again, &mut echo).unwrap();
+    assert_eq!(demux(&echo).0, b"later\n");
     assert!(shim.request(&Request::CloseStdin).ok);
-    let (out, _) = demux(&read_all(&mut s));
-    assert_eq!(out, b"early\n");
+    assert!(read_all(&mut again).is_empty());
     assert_eq!(shim.wait_exit(T), 0);
+    assert_eq!(shim.exit_status().exit_code, 0);
 }
 
 #[test]
@@ -376,6 +386,11 @@ fn bad_requests_get_errors_and_the_connection_stays() {
     assert!(!r.ok && r.error.starts_with("invalid request"), "{r:?}");
     let st = send(&mut s, &Request::State);
     assert!(st.ok && !st.running);
+    // A request without newline followed by EOF is still answered.
+    let mut half = connect(shim.socket());
+    half.write_all(b"{\"op\":\"state\"}").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(read_line(&mut half).contains("\"ok\":true"));
     // Kill before start takes the parked process down.
     assert!(
         send(
@@ -407,4 +422,129 @@ fn private_memory_of_an_idle_shim() {
     let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     println!("berth-shim private dirty memory (debug build, attached): {kib} KiB");
     assert!(kib > 0);
+}
+
+#[test]
+fn large_stdin_is_not_lost_under_backpressure() {
+    let mut shim = Shim::start(
+        |d| {
+            // Reads nothing for a while, so the pipe and the shim's queue fill up.
+            let mut c = config(
+                d,
+                container_task(process(&["sh", "-c", "sleep 0.5; wc -c"])),
+            );
+            c.open_stdin = true;
+            c.stdin_once = true;
+            c
+        },
+        true,
+    );
+    let mut att = attach(shim.socket(), true, true, false);
+    assert!(shim.request(&Request::Start).ok);
+    let total = 3_000_000usize;
+    let mut w = att.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'z'; 10_000];
+        for _ in 0..total / chunk.len() {
+            w.write_all(&chunk).unwrap();
+        }
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let (out, _) = demux(&read_all(&mut att));
+    writer.join().unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().trim(), total.to_string());
+    assert_eq!(shim.wait_exit(T), 0);
+}
+
+#[test]
+fn log_rotation_and_driver_none() {
+    let mut shim = Shim::start(
+        |d| {
+            let mut c = config(d, container_task(process(&["sh", "-c", "seq 1 3000"])));
+            c.log.max_size = 20_000;
+            c.log.max_file = 3;
+            c
+        },
+        true,
+    );
+    assert!(shim.request(&Request::Start).ok);
+    assert_eq!(shim.wait_exit(T), 0);
+    let log = shim.log_path();
+    assert!(std::path::Path::new(&format!("{}.1", log.display())).exists());
+    assert!(std::path::Path::new(&format!("{}.2", log.display())).exists());
+    assert!(!std::path::Path::new(&format!("{}.3", log.display())).exists());
+    let entries = read(&log, &ReadOptions::default()).unwrap();
+    assert_eq!(entries.last().unwrap().line, b"3000\n");
+    assert!(entries.len() < 3000);
+
+    let mut none = Shim::start(
+        |d| {
+            let mut c = config(d, container_task(process(&["echo", "hi"])));
+            c.log.driver = "none".into();
+            c
+        },
+        true,
+    );
+    assert!(none.request(&Request::Start).ok);
+    assert_eq!(none.wait_exit(T), 0);
+    assert!(!none.log_path().exists());
+    assert_eq!(none.exit_status().exit_code, 0);
+}
+
+#[test]
+fn exec_failure_at_start_is_126_and_recorded() {
+    let mut shim = Shim::start(
+        |d| {
+            let file = d.join("not-executable");
+            std::fs::write(&file, "data\n").unwrap();
+            config(d, container_task(process(&[file.to_str().unwrap()])))
+        },
+        true,
+    );
+    assert!(shim.reply.ok, "{:?}", shim.reply);
+    let mut waiter = connect(shim.socket());
+    waiter.write_all(b"{\"op\":\"wait\"}\n").unwrap();
+    let r = shim.request(&Request::Start);
+    assert!(!r.ok);
+    assert_eq!(r.exit_code, Some(126));
+    assert!(r.error.ends_with("permission denied"), "{}", r.error);
+    let w: berth_types::shim::Reply = serde_json::from_str(&read_line(&mut waiter)).unwrap();
+    assert_eq!(w.exit.unwrap().exit_code, 126);
+    assert_eq!(shim.wait_exit(T), 0);
+    let e = shim.exit_status();
+    assert_eq!((e.exit_code, e.signal), (126, None));
+}
+
+#[test]
+fn tty_input_eof_ends_the_session_not_the_process() {
+    let mut p = process(&["cat"]);
+    p.terminal = true;
+    let shim = Shim::start(
+        |d| {
+            let mut c = config(d, container_task(p));
+            c.tty = true;
+            c.open_stdin = true;
+            c.stdin_once = true;
+            c
+        },
+        true,
+    );
+    let mut att = attach(shim.socket(), true, true, true);
+    assert!(shim.request(&Request::Start).ok);
+    att.write_all(b"abc\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 64];
+    // The terminal echoes the input, then cat writes it back.
+    while !seen.ends_with(b"abc\r\nabc\r\n") {
+        let n = std::io::Read::read(&mut att, &mut buf).unwrap();
+        assert!(n > 0, "{seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    att.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(read_all(&mut att).is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        shim.request(&Request::State).running,
+        "a tty's stdin stays open"
+    );
 }

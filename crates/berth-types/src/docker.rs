@@ -1190,6 +1190,22 @@ model! {
     }
 }
 
+model! {
+    /// Reply of `GET /system/df`.
+    pub struct DiskUsage {
+        #[serde(rename = "LayersSize")]
+        pub layers_size: i64,
+        #[serde(rename = "Images")]
+        pub images: Vec<ImageSummary>,
+        #[serde(rename = "Containers")]
+        pub containers: Vec<ContainerSummary>,
+        #[serde(rename = "Volumes")]
+        pub volumes: Vec<Value>,
+        #[serde(rename = "BuildCache")]
+        pub build_cache: Vec<Value>,
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // System
 // ---------------------------------------------------------------------------------------
@@ -1557,6 +1573,50 @@ mod tests {
         })
         .unwrap();
         assert_eq!(p, serde_json::json!({"PrivatePort":80,"Type":"tcp"}));
+    }
+
+    #[test]
+    fn update_wait_and_exec_bodies() {
+        let u: UpdateRequest = serde_json::from_str(
+            r#"{"Memory":67108864,"CpuShares":512,"RestartPolicy":{"Name":"always"},"PidsLimit":null}"#,
+        )
+        .unwrap();
+        assert_eq!(u.resources.memory, 64 << 20);
+        assert_eq!(u.resources.cpu_shares, 512);
+        assert_eq!(u.restart_policy.unwrap().name, "always");
+        let w = serde_json::to_string(&ContainerWaitResponse::default()).unwrap();
+        assert_eq!(w, r#"{"StatusCode":0,"Error":null}"#);
+        let x: ExecConfig =
+            serde_json::from_str(r#"{"Cmd":["ls"],"Tty":null,"Env":null,"AttachStdout":true}"#)
+                .unwrap();
+        assert_eq!(x.cmd, Some(vec!["ls".to_string()]));
+        assert!(x.attach_stdout && !x.tty);
+        let i = serde_json::to_value(ExecInspect::default()).unwrap();
+        assert!(i["ExitCode"].is_null());
+        assert_eq!(i["ProcessConfig"]["arguments"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn stats_and_df_shapes() {
+        let s = serde_json::to_value(ContainerStats::default()).unwrap();
+        for k in [
+            "read",
+            "preread",
+            "pids_stats",
+            "blkio_stats",
+            "cpu_stats",
+            "precpu_stats",
+            "memory_stats",
+            "name",
+            "id",
+        ] {
+            assert!(s.get(k).is_some(), "{k}");
+        }
+        assert!(s.get("networks").is_none());
+        assert!(s["cpu_stats"]["cpu_usage"].get("total_usage").is_some());
+        let d = serde_json::to_value(DiskUsage::default()).unwrap();
+        assert_eq!(d["Volumes"], serde_json::json!([]));
+        assert_eq!(d["LayersSize"], 0);
     }
 
     #[test]

@@ -76,10 +76,20 @@ pub enum Request {
     /// Let the created process `execve`. Reply `ok`, or the exec error with 126/127.
     Start,
     /// Turn this connection into a stream of the chosen stdio.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
-    Resize { height: u16, width: u16 },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    Resize {
+        height: u16,
+        width: u16,
+    },
     /// Signal the process (`all`: every process in the container's cgroup/pid ns).
-    Kill { signal: i32, all: bool },
+    Kill {
+        signal: i32,
+        all: bool,
+    },
     /// Reply only when the process has exited, with `exit` filled.
     Wait,
     /// Close the process's stdin (its write end in the shim).
@@ -106,10 +116,17 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok() -> Self {
-        Reply { ok: true, ..Default::default() }
+        Reply {
+            ok: true,
+            ..Default::default()
+        }
     }
     pub fn err(msg: impl Into<String>) -> Self {
-        Reply { ok: false, error: msg.into(), ..Default::default() }
+        Reply {
+            ok: false,
+            error: msg.into(),
+            ..Default::default()
+        }
     }
 }
 

@@ -55,14 +55,20 @@ pub enum Rootfs {
     /// overlayfs of read-only image layers (top-most first, as overlay's `lowerdir` wants)
     /// under a writable container layer. Mounted by the runtime inside the container's
     /// mount namespace, so it vanishes with the container and never leaks on the host.
-    Overlay { lower: Vec<String>, upper: String, work: String },
+    Overlay {
+        lower: Vec<String>,
+        upper: String,
+        work: String,
+    },
     /// An already prepared directory (tests, `--rootfs`-style use).
     Path { path: String },
 }
 
 impl Default for Rootfs {
     fn default() -> Self {
-        Rootfs::Path { path: String::new() }
+        Rootfs::Path {
+            path: String::new(),
+        }
     }
 }
 

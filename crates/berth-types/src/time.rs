@@ -73,7 +73,11 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// Parse RFC 3339 (`Z` or `±hh:mm` offset, optional fraction) to a SystemTime.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
@@ -134,7 +138,10 @@ mod tests {
     fn formats_known_instants() {
         let t = UNIX_EPOCH + Duration::new(1_714_566_896, 123_456_789);
         assert_eq!(rfc3339_nano(t), "2024-05-01T12:34:56.123456789Z");
-        assert_eq!(rfc3339_nano_trimmed(UNIX_EPOCH + Duration::new(0, 500_000_000)), "1970-01-01T00:00:00.5Z");
+        assert_eq!(
+            rfc3339_nano_trimmed(UNIX_EPOCH + Duration::new(0, 500_000_000)),
+            "1970-01-01T00:00:00.5Z"
+        );
         assert_eq!(rfc3339_nano_trimmed(UNIX_EPOCH), "1970-01-01T00:00:00Z");
     }
 
@@ -142,8 +149,14 @@ mod tests {
     fn parse_round_trips_and_offsets() {
         let t = UNIX_EPOCH + Duration::new(1_714_566_896, 123_456_789);
         assert_eq!(parse_rfc3339(&rfc3339_nano(t)), Some(t));
-        assert_eq!(parse_rfc3339("2024-05-01T14:34:56.123456789+02:00"), Some(t));
-        assert_eq!(parse_rfc3339("2024-05-01T12:34:56Z"), Some(UNIX_EPOCH + Duration::new(1_714_566_896, 0)));
+        assert_eq!(
+            parse_rfc3339("2024-05-01T14:34:56.123456789+02:00"),
+            Some(t)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-05-01T12:34:56Z"),
+            Some(UNIX_EPOCH + Duration::new(1_714_566_896, 0))
+        );
         assert_eq!(parse_rfc3339("2024-13-01T12:34:56Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);
     }

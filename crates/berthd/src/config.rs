@@ -110,8 +110,12 @@ fn read_file_config(path: &Path) -> Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    let v: Value = serde_json::from_str(&text)
-        .with_context(|| format!("unable to configure the daemon with file {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "unable to configure the daemon with file {}",
+            path.display()
+        )
+    })?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let list = |k: &str| {
         v.get(k)

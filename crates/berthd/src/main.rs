@@ -36,10 +36,9 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(run(settings.clone()));
+    let result = runtime.block_on(run(settings));
     // Streams of attached clients may still be running; do not wait for them.
     runtime.shutdown_background();
-    let _ = std::fs::remove_file(&settings.pidfile);
     if let Err(e) = result {
         eprintln!("berthd: {e:#}");
         std::process::exit(1);
@@ -64,7 +63,7 @@ async fn run(settings: Settings) -> Result<()> {
     for dir in [&settings.data_root, &settings.exec_root] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_pidfile(&settings.pidfile)?;
+    let _pidfile = PidFile::create(&settings.pidfile)?;
     let seccomp_path = settings.exec_root.join("seccomp-default.json");
     write_atomic(&seccomp_path, DEFAULT_SECCOMP.as_bytes())?;
 
@@ -81,7 +80,10 @@ async fn run(settings: Settings) -> Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
     let backend = Arc::new(berth_api::EngineBackend::new(engine));
-    let api = Arc::new(berth_api::Api { config: daemon, backend });
+    let api = Arc::new(berth_api::Api {
+        config: daemon,
+        backend,
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
@@ -103,7 +105,11 @@ async fn run(settings: Settings) -> Result<()> {
             let _ = std::fs::remove_file(&path);
         }));
     }
-    log(&settings, LogLevel::Info, "Daemon has completed initialization");
+    log(
+        &settings,
+        LogLevel::Info,
+        "Daemon has completed initialization",
+    );
 
     wait_for_signal().await?;
     log(
@@ -119,7 +125,10 @@ async fn run(settings: Settings) -> Result<()> {
 }
 
 /// Engine settings from the daemon's: paths, shim, cgroup parent, seccomp default.
-fn engine_config(settings: &Settings, default_seccomp: &Path) -> Result<berth_engine::EngineConfig> {
+fn engine_config(
+    settings: &Settings,
+    default_seccomp: &Path,
+) -> Result<berth_engine::EngineConfig> {
     let mut cfg = berth_engine::EngineConfig::new(
         settings.data_root.clone(),
         settings.exec_root.clone(),
@@ -153,24 +162,36 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-/// Refuse to start when the pid file names a live process, as dockerd does.
-fn write_pidfile(path: &Path) -> Result<()> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        if let Ok(pid) = text.trim().parse::<i32>() {
-            let alive = pid > 0 && Path::new(&format!("/proc/{pid}")).exists();
-            if alive && pid != std::process::id() as i32 {
-                bail!(
-                    "pid file found, ensure berthd is not running or delete {}",
-                    path.display()
-                );
+/// The daemon's pid file; removed when dropped (only ever created by us).
+struct PidFile(std::path::PathBuf);
+
+impl PidFile {
+    /// Refuse to start when the pid file names a live process, as dockerd does.
+    fn create(path: &Path) -> Result<PidFile> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                let alive = pid > 0 && Path::new(&format!("/proc/{pid}")).exists();
+                if alive && pid != std::process::id() as i32 {
+                    bail!(
+                        "pid file found, ensure berthd is not running or delete {}",
+                        path.display()
+                    );
+                }
             }
         }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, format!("{}", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
-    std::fs::write(path, format!("{}", std::process::id()))
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The daemon's stable id (`/info` `ID`), created on first start.
@@ -194,7 +215,8 @@ fn engine_id(data_root: &Path) -> Result<String> {
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;

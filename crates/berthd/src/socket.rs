@@ -9,18 +9,14 @@ use std::path::Path;
 /// daemon still answers on is an error.
 pub fn bind(path: &Path, group: &str, group_explicit: bool) -> Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             bail!("{} exists and is not a socket", path.display());
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!(
-                "another daemon is already listening on {}",
-                path.display()
-            );
+            bail!("another daemon is already listening on {}", path.display());
         }
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket {}", path.display()))?;

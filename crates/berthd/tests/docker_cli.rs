@@ -1,101 +1,9 @@
 //! The real docker CLI against the `berthd` binary: the daemon is started on a temp
 //! socket with temp data and exec roots, and stopped (SIGTERM) when the test ends.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const DOCKER: &str = "/usr/local/bin/docker";
-
-/// A running berthd; killed (SIGTERM, then waited for) and cleaned up on drop.
-struct Daemon {
-    child: Option<Child>,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(name: &str) -> Daemon {
-        let dir = std::env::temp_dir().join(format!("berthd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("run/api.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("run"))
-            .arg("--config-file")
-            .arg(dir.join("daemon.json"))
-            .arg("--cgroup-parent")
-            .arg(format!("berth-test-{name}-{}", std::process::id()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning berthd");
-        let d = Daemon {
-            child: Some(child),
-            dir,
-            socket,
-        };
-        d.wait_ready();
-        d
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("berthd did not listen on {}", self.socket.display());
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
-            .output()
-            .expect("running docker")
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        // SAFETY: kill(2) on the pid of the child we spawned and have not reaped.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
-        }
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = self.stop();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn have_docker() -> bool {
-    Path::new(DOCKER).exists()
-}
+mod common;
+use common::{busybox_tar, have_docker, text, CgroupGuard, Daemon, DOCKER};
+use std::path::Path;
 
 #[test]
 fn docker_version_and_info_against_berthd() {
@@ -110,9 +18,16 @@ fn docker_version_and_info_against_berthd() {
     assert!(out.contains("1.45 (minimum version 1.24)"), "{out}");
     assert!(out.contains("(downgraded from"), "{out}");
 
-    let o = d.docker(&["info", "--format", "{{.Driver}} {{.OSType}} {{.Swarm.LocalNodeState}}"]);
+    let o = d.docker(&[
+        "info",
+        "--format",
+        "{{.Driver}} {{.OSType}} {{.Swarm.LocalNodeState}}",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "overlay2 linux inactive");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "overlay2 linux inactive"
+    );
 
     // The socket is 0660, and the seccomp profile was written for the runtime.
     use std::os::unix::fs::PermissionsExt;
@@ -121,9 +36,142 @@ fn docker_version_and_info_against_berthd() {
     let profile = std::fs::read_to_string(d.dir.join("run/seccomp-default.json")).unwrap();
     assert!(profile.contains("\"defaultAction\""));
 
+    // A second daemon on the same exec root refuses to start and leaves the first
+    // one's pid file alone.
+    let second = d.command("version").output().unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("pid file found"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(d.dir.join("run/berthd.pid").exists());
+    assert!(d.docker(&["version"]).status.success());
+
     // SIGTERM: clean exit, socket and pid file removed.
     let status = d.stop();
     assert!(status.success(), "{status:?}");
     assert!(!d.socket.exists());
     assert!(!d.dir.join("run/berthd.pid").exists());
+}
+
+#[test]
+fn docker_import_ps_run_logs_exec_rm_against_berthd() {
+    if !have_docker() {
+        eprintln!("skipped: no docker CLI at {DOCKER}");
+        return;
+    }
+    let _cg = CgroupGuard(format!("berth-test-cli-{}", std::process::id()));
+    let d = Daemon::start("cli");
+    let tar = busybox_tar(&d.dir);
+    let o = d.docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tar.to_str().unwrap(),
+        "busybox:latest",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sha256:"));
+
+    let o = d.docker(&["ps"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("CONTAINER ID"));
+
+    let o = d.docker(&["run", "--rm", "busybox", "echo", "hello"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+
+    let o = d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 60",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&["exec", "bg", "echo", "in-exec"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "in-exec\n",
+        "{}",
+        text(&o)
+    );
+    let o = d.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("bg Up"),
+        "{}",
+        text(&o)
+    );
+    let o = d.docker(&["logs", "bg"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "started\n",
+        "{}",
+        text(&o)
+    );
+    let o = d.docker(&["rm", "-f", "bg"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&["ps", "-a", "-q"]);
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+
+    let o = d.docker(&["run", "--rm", "nope"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("Unable to find image 'nope:latest' locally"),
+        "{err}"
+    );
+    assert!(err.contains("not supported yet"), "{err}");
+}
+
+#[test]
+fn sigterm_keeps_containers_running_and_restart_reconnects() {
+    if !have_docker() {
+        eprintln!("skipped: no docker CLI at {DOCKER}");
+        return;
+    }
+    let _cg = CgroupGuard(format!("berth-test-restore-{}", std::process::id()));
+    let mut d = Daemon::start("restore");
+    let tar = busybox_tar(&d.dir);
+    let o = d.docker(&["import", tar.to_str().unwrap(), "busybox:latest"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.2; done",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = d.docker(&["inspect", "--format", "{{.State.Pid}}", "live"]);
+    let pid: i32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    assert!(pid > 0);
+
+    let status = d.stop();
+    assert!(status.success());
+    // The container outlived the daemon.
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+
+    d.spawn("restore");
+    let o = d.docker(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "live running",
+        "{}",
+        text(&o)
+    );
+    let o = d.docker(&["logs", "--tail", "1", "live"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "tick\n", "{}", text(&o));
+    let o = d.docker(&["rm", "-f", "live"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

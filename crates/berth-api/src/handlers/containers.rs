@@ -2,8 +2,7 @@
 //! top, update, rename, resize, remove, prune.
 
 use crate::backend::{
-    AttachOptions, ListOptions, LogsOptions, RemoveOptions, StopOptions, Timestamp,
-    WaitCondition,
+    AttachOptions, ListOptions, LogsOptions, RemoveOptions, StopOptions, Timestamp, WaitCondition,
 };
 use crate::body::{self, json_ok, json_response, mux_frame, status_only, Body};
 use crate::compat;
@@ -24,11 +23,12 @@ pub async fn create(
     let name = ctx.query.str("name");
     let platform = ctx.query.str("platform");
     let body: Option<CreateRequest> = body::read_json(req, true).await?;
-    let Some(body) = body else {
+    let Some(mut body) = body else {
         return Err(ApiError::bad_request(
             "config cannot be empty in order to create a container",
         ));
     };
+    compat::create_request(ctx.version, &mut body);
     let created = api.backend.container_create(name, platform, body).await?;
     Ok(json_response(StatusCode::CREATED, &created))
 }
@@ -96,7 +96,9 @@ pub async fn stop(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>,
 
 /// `POST /containers/{id}/restart?t=&signal=`.
 pub async fn restart(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>, ApiError> {
-    api.backend.container_restart(id, stop_options(ctx)?).await?;
+    api.backend
+        .container_restart(id, stop_options(ctx)?)
+        .await?;
     Ok(status_only(StatusCode::NO_CONTENT))
 }
 
@@ -215,6 +217,45 @@ pub async fn top(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>, 
     Ok(json_ok(&reply))
 }
 
+/// `GET /containers/{id}/stats?stream=&one-shot=`: one JSON sample, or a stream of
+/// them (one per line) until the client leaves or the container stops.
+pub async fn stats(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>, ApiError> {
+    let stream = ctx.query.bool_or("stream", true);
+    let one_shot = ctx.query.bool("one-shot");
+    let mut rx = api.backend.container_stats(id, stream, one_shot).await?;
+    if !stream {
+        let sample = rx
+            .recv()
+            .await
+            .ok_or_else(|| ApiError::internal("no stats sample"))?;
+        return Ok(json_ok(&sample));
+    }
+    let (tx, body) = body::channel(4);
+    tokio::spawn(async move {
+        while let Some(sample) = tokio::select! {
+            s = rx.recv() => s,
+            _ = tx.closed() => None,
+        } {
+            let mut line = serde_json::to_vec(&sample).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// `GET /containers/{id}/changes`.
+pub async fn changes(api: &Api, id: String) -> Result<Response<Body>, ApiError> {
+    Ok(json_ok(&api.backend.container_changes(id).await?))
+}
+
 /// `POST /containers/prune?filters=`.
 pub async fn prune(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError> {
     let reply = api.backend.container_prune(ctx.query.filters()?).await?;
@@ -222,12 +263,20 @@ pub async fn prune(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError> 
 }
 
 /// Docker's `since`/`until` values: unix seconds with an optional fraction
-/// (`1700000000.123456789`). `0` and empty mean "not set".
+/// (`1700000000.123456789`), or an RFC 3339 time. `0` and empty mean "not set".
 pub fn parse_timestamp(key: &str, value: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let bad = || ApiError::bad_request(format!("invalid value for {key}: {v:?}"));
+    if v.contains('T') {
+        let t = berth_types::time::parse_rfc3339(v).ok_or_else(bad)?;
+        let n = berth_types::time::unix_nanos(t);
+        return Ok(Some(Timestamp {
+            secs: n.div_euclid(1_000_000_000) as i64,
+            nanos: n.rem_euclid(1_000_000_000) as u32,
+        }));
+    }
     let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
     let secs: i64 = secs.parse().map_err(|_| bad())?;
     if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
@@ -275,7 +324,11 @@ pub async fn logs(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>,
     let tty = stream.tty;
     let (tx, body) = body::channel(64);
     tokio::spawn(async move {
-        while let Some(chunk) = stream.chunks.recv().await {
+        // Also stop when the client leaves while the log is quiet (`logs -f`).
+        while let Some(chunk) = tokio::select! {
+            c = stream.chunks.recv() => c,
+            _ = tx.closed() => None,
+        } {
             let data = if tty {
                 chunk.data
             } else {
@@ -317,4 +370,40 @@ pub async fn attach(
         io.detach_keys = Some(keys);
     }
     streams::hijack(ctx, streams::Upgrade::take(&mut req), io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_docker_forms() {
+        let t = |v: &str| parse_timestamp("since", Some(v));
+        assert_eq!(t("").unwrap(), None);
+        assert_eq!(t("0").unwrap(), None);
+        assert_eq!(
+            t("1700000000").unwrap(),
+            Some(Timestamp {
+                secs: 1_700_000_000,
+                nanos: 0
+            })
+        );
+        assert_eq!(
+            t("1700000000.5").unwrap(),
+            Some(Timestamp {
+                secs: 1_700_000_000,
+                nanos: 500_000_000
+            })
+        );
+        assert_eq!(
+            t("1700000000.000000001").unwrap().unwrap().as_nanos(),
+            1_700_000_000_000_000_001
+        );
+        assert_eq!(
+            t("2023-11-14T22:13:20Z").unwrap().unwrap().secs,
+            1_700_000_000
+        );
+        assert!(t("yesterday").is_err());
+        assert!(t("1.1234567890").is_err());
+    }
 }

@@ -29,8 +29,12 @@ pub async fn events(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError>
             line.push(b'\n');
             Bytes::from(line)
         };
-        for e in feed.past.iter().filter(|e| in_window(e) && matches(&filters, e)) {
-            if tx.send(send(e)).await.is_err() {
+        // The last replayed event: a live event not newer than it was already sent
+        // (the backend may hand out an event both as past and live).
+        let mut replayed_upto = i64::MIN;
+        for e in feed.past.iter().filter(|e| in_window(e)) {
+            replayed_upto = replayed_upto.max(e.time_nano);
+            if matches(&filters, e) && tx.send(send(e)).await.is_err() {
                 return;
             }
         }
@@ -53,7 +57,8 @@ pub async fn events(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError>
                 got = next => match got {
                     None => return, // `until` reached
                     Some(Ok(e)) => {
-                        if in_window(&e) && matches(&filters, &e) && tx.send(send(&e)).await.is_err() {
+                        let fresh = e.time_nano > replayed_upto;
+                        if fresh && in_window(&e) && matches(&filters, &e) && tx.send(send(&e)).await.is_err() {
                             return;
                         }
                     }
@@ -74,16 +79,26 @@ pub async fn events(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError>
 }
 
 const FILTER_KEYS: &[&str] = &[
-    "config", "container", "daemon", "event", "image", "label", "network", "node", "plugin",
-    "scope", "secret", "service", "type", "volume",
+    "config",
+    "container",
+    "daemon",
+    "event",
+    "image",
+    "label",
+    "network",
+    "node",
+    "plugin",
+    "scope",
+    "secret",
+    "service",
+    "type",
+    "volume",
 ];
 
 fn validate_filters(f: &Filters) -> Result<(), ApiError> {
     for k in f.keys() {
         if !FILTER_KEYS.contains(&k.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "invalid filter '{k}'"
-            )));
+            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
         }
     }
     Ok(())
@@ -97,7 +112,8 @@ pub fn matches(f: &Filters, e: &EventMessage) -> bool {
         Some(vals) if vals.is_empty() => true,
         Some(vals) => vals.iter().any(|v| test(v)),
     };
-    let fuzzy = |v: &str, target: &str| !target.is_empty() && (target == v || target.starts_with(v));
+    let fuzzy =
+        |v: &str, target: &str| !target.is_empty() && (target == v || target.starts_with(v));
     let kind_is = |k: &str| e.kind == k;
     any("type", &|v| e.kind == v)
         && any("event", &|v| {
@@ -108,7 +124,11 @@ pub fn matches(f: &Filters, e: &EventMessage) -> bool {
             kind_is("container") && (fuzzy(v, &e.actor.id) || attr("name") == v)
         })
         && any("image", &|v| {
-            let image = if kind_is("image") { e.actor.id.as_str() } else { attr("image") };
+            let image = if kind_is("image") {
+                e.actor.id.as_str()
+            } else {
+                attr("image")
+            };
             let name = attr("name");
             image == v
                 || image.strip_suffix(":latest") == Some(v)
@@ -119,9 +139,15 @@ pub fn matches(f: &Filters, e: &EventMessage) -> bool {
             Some((k, val)) => e.actor.attributes.get(k).map(String::as_str) == Some(val),
             None => e.actor.attributes.contains_key(v),
         })
-        && any("volume", &|v| kind_is("volume") && (e.actor.id == v || attr("name") == v))
-        && any("network", &|v| kind_is("network") && (fuzzy(v, &e.actor.id) || attr("name") == v))
-        && any("daemon", &|v| kind_is("daemon") && (e.actor.id == v || attr("name") == v))
+        && any("volume", &|v| {
+            kind_is("volume") && (e.actor.id == v || attr("name") == v)
+        })
+        && any("network", &|v| {
+            kind_is("network") && (fuzzy(v, &e.actor.id) || attr("name") == v)
+        })
+        && any("daemon", &|v| {
+            kind_is("daemon") && (e.actor.id == v || attr("name") == v)
+        })
         && any("scope", &|v| e.scope == v)
         && ["plugin", "node", "service", "secret", "config"]
             .iter()
@@ -156,9 +182,18 @@ mod tests {
             "container",
             "start",
             "abcdef123456",
-            &[("name", "web"), ("image", "busybox:latest"), ("env", "prod")],
+            &[
+                ("name", "web"),
+                ("image", "busybox:latest"),
+                ("env", "prod"),
+            ],
         );
-        let exec = ev("container", "exec_start: sh -c ls", "abcdef123456", &[("name", "web")]);
+        let exec = ev(
+            "container",
+            "exec_start: sh -c ls",
+            "abcdef123456",
+            &[("name", "web")],
+        );
         let f = |s: &str| parse_filters(s).unwrap();
         assert!(matches(&f("{}"), &start));
         assert!(matches(&f(r#"{"container":["web"]}"#), &start));

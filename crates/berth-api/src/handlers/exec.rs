@@ -37,13 +37,47 @@ pub async fn start(
     let upgrade = streams::Upgrade::take(&mut req);
     let raw = body::read_all(req.into_body(), 1 << 20).await?;
     let start: ExecStartConfig = body::parse_json(&raw, true)?;
-    match api
-        .backend
-        .exec_start(id, start.detach, start.tty, start.console_size)
-        .await?
-    {
-        ExecStarted::Detached => Ok(status_only(StatusCode::OK)),
-        ExecStarted::Attached(io) => streams::hijack(ctx, upgrade, io),
+    if start.detach {
+        api.backend
+            .exec_start(id, true, start.tty, start.console_size)
+            .await?;
+        return Ok(status_only(StatusCode::OK));
+    }
+    // Refuse what can be refused while the reply can still be an error; the process
+    // itself starts once the connection is taken over.
+    let info = api.backend.exec_inspect(id.clone()).await?;
+    if info.running {
+        return Err(ApiError::conflict(format!(
+            "Error: Exec command {id} is already running"
+        )));
+    }
+    let tty = info.process_config.tty || start.tty;
+    let backend = api.backend.clone();
+    let starter = Box::pin(async move {
+        match backend
+            .exec_start(id, false, start.tty, start.console_size)
+            .await?
+        {
+            ExecStarted::Attached(io) => Ok(io),
+            ExecStarted::Detached => Err(ApiError::internal("exec started detached")),
+        }
+    });
+    let backend = api.backend.clone();
+    let exec_id = info.id.clone();
+    let finish = Box::pin(wait_exec_recorded(backend, exec_id));
+    streams::hijack_deferred(ctx, upgrade, tty, starter, Some(finish))
+}
+
+/// Wait (briefly) until the exec's exit is recorded, so `GET /exec/{id}/json` right
+/// after the stream ended shows its exit code, as with Docker.
+async fn wait_exec_recorded(backend: std::sync::Arc<dyn crate::Backend>, id: String) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        match backend.exec_inspect(id.clone()).await {
+            Ok(i) if i.running || i.exit_code.is_none() => {}
+            _ => return,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

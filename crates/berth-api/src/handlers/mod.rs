@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod events;
 pub mod exec;
+pub mod files;
 pub mod images;
 pub mod streams;
 pub mod system;
@@ -29,10 +30,7 @@ pub async fn dispatch(
         Route::Version => Ok(system::version(api, ctx)),
         Route::Info => system::info(api, ctx).await,
         Route::Events => events::events(api, ctx).await,
-        Route::SystemDf => Err(ApiError::new(
-            hyper::StatusCode::NOT_IMPLEMENTED,
-            "disk usage (system df) is not supported yet",
-        )),
+        Route::SystemDf => system::disk_usage(api).await,
 
         Route::ContainerCreate => c::create(api, ctx, req).await,
         Route::ContainerList => c::list(api, ctx).await,
@@ -52,10 +50,13 @@ pub async fn dispatch(
         Route::ContainerLogs(id) => c::logs(api, ctx, id).await,
         Route::ContainerAttach(id) => c::attach(api, ctx, id, req).await,
         Route::ContainerTop(id) => c::top(api, ctx, id).await,
-        Route::ContainerStats(_) => Err(ApiError::new(
-            hyper::StatusCode::NOT_IMPLEMENTED,
-            "container stats are not supported yet",
-        )),
+        Route::ContainerStats(id) => c::stats(api, ctx, id).await,
+        Route::ContainerExport(id) => files::export(api, id).await,
+        Route::ArchiveStat(id) => files::archive_stat(api, ctx, id).await,
+        Route::ArchiveGet(id) => files::archive_get(api, ctx, id).await,
+        Route::ArchivePut(id) => files::archive_put(api, ctx, id, req).await,
+        Route::Commit => files::commit(api, ctx, req).await,
+        Route::ContainerChanges(id) => c::changes(api, id).await,
         Route::ContainerExec(id) => exec::create(api, ctx, id, req).await,
 
         Route::ExecStart(id) => exec::start(api, ctx, id, req).await,
@@ -65,11 +66,17 @@ pub async fn dispatch(
         Route::ImageList => images::list(api, ctx).await,
         Route::ImageCreate => images::create(api, ctx, req).await,
         Route::ImageInspect(name) => images::inspect(api, ctx, name).await,
-        Route::ImageHistory(_) => Err(ApiError::new(
-            hyper::StatusCode::NOT_IMPLEMENTED,
-            "image history is not supported yet",
-        )),
+        Route::ImageHistory(name) => images::history(api, name).await,
         Route::ImageTag(name) => images::tag(api, ctx, name).await,
         Route::ImageDelete(name) => images::remove(api, ctx, name).await,
+        Route::ImageSave(name) => images::save(api, ctx, name).await,
+        Route::ImageLoad => images::load(api, ctx, req).await,
+        Route::ImagePrune => images::prune(api, ctx).await,
+        Route::ImagePush(name) => images::push(api, ctx, name, req).await,
+        Route::Auth => images::login(api, req).await,
+        Route::Unsupported(area) => Err(ApiError::new(
+            hyper::StatusCode::NOT_IMPLEMENTED,
+            format!("{area} not supported yet by Berth"),
+        )),
     }
 }

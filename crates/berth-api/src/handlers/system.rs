@@ -5,12 +5,12 @@ use crate::body::{empty, full, json_ok, Body};
 use crate::error::ApiError;
 use crate::server::{Api, ReqCtx};
 use crate::version::{fmt, MAX_API_VERSION, MIN_API_VERSION};
-use hyper::header::HeaderValue;
-use hyper::{header, Method, Response};
 use berth_types::docker::{
     Commit, IndexInfo, PluginsInfo, RegistryServiceConfig, RuntimeInfo, SwarmInfo, SystemInfo,
     SystemVersion, VersionComponent, VersionPlatform,
 };
+use hyper::header::HeaderValue;
+use hyper::{header, Method, Response};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -93,6 +93,11 @@ pub fn version(api: &Api, _ctx: &ReqCtx) -> Response<Body> {
 pub async fn info(api: &Api, _ctx: &ReqCtx) -> Result<Response<Body>, ApiError> {
     let counts = api.backend.counts().await?;
     Ok(json_ok(&info_model(api, counts)))
+}
+
+/// `GET /system/df`.
+pub async fn disk_usage(api: &Api) -> Result<Response<Body>, ApiError> {
+    Ok(json_ok(&api.backend.disk_usage().await?))
 }
 
 fn info_model(api: &Api, c: Counts) -> SystemInfo {

@@ -402,6 +402,13 @@ impl Backend for Fake {
         fut(async move { Ok(ContainerPruneResponse::default()) })
     }
 
+    fn container_changes(&self, id: String) -> BoxFut<'_, Vec<FilesystemChange>> {
+        fut(async move {
+            self.find(&id)?;
+            Ok(Vec::new())
+        })
+    }
+
     fn exec_create(&self, container: String, _config: ExecConfig) -> BoxFut<'_, String> {
         fut(async move {
             self.find(&container)?;
@@ -478,6 +485,10 @@ impl Backend for Fake {
             ])
         })
     }
+    fn image_history(&self, name: String) -> BoxFut<'_, Vec<ImageHistoryItem>> {
+        fut(async move { Err(ApiError::not_found(format!("No such image: {name}"))) })
+    }
+
     fn image_tag(&self, name: String, repo: String, tag: Option<String>) -> BoxFut<'_, ()> {
         fut(async move {
             let mut st = self.state.lock().unwrap();
@@ -507,6 +518,27 @@ impl Backend for Fake {
                 self.state.lock().unwrap().images.insert(r, id.clone());
             }
             Ok(id)
+        })
+    }
+
+    fn image_pull(
+        &self,
+        reference: String,
+        _platform: Option<String>,
+        auth: Option<String>,
+    ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
+        fut(async move {
+            if reference != "demo/img:1" {
+                return Err(ApiError::not_found(format!(
+                    "pull access denied for {reference}"
+                )));
+            }
+            let (tx, rx) = mpsc::channel(4);
+            let _ = tx.try_send(serde_json::json!({"status": "Pulling from demo/img", "id": "1"}));
+            let _ = tx.try_send(
+                serde_json::json!({"status": format!("auth={}", auth.unwrap_or_default())}),
+            );
+            Ok(rx)
         })
     }
 
@@ -543,7 +575,10 @@ async fn run_fake(
     let mut outputs: Vec<(StdStream, Vec<u8>)> = Vec::new();
     match c.cmd.first().map(String::as_str) {
         Some("echo") => {
-            outputs.push((StdStream::Stdout, format!("{}\n", c.cmd[1..].join(" ")).into_bytes()));
+            outputs.push((
+                StdStream::Stdout,
+                format!("{}\n", c.cmd[1..].join(" ")).into_bytes(),
+            ));
             outputs.push((StdStream::Stderr, b"to stderr\n".to_vec()));
         }
         Some("cat") => {

@@ -28,7 +28,9 @@ pub struct TestServer {
 impl TestServer {
     /// A server over the in-memory test backend.
     pub fn start(name: &str) -> TestServer {
-        Self::start_with(name, |_dir| Box::pin(async { Arc::new(fake::Fake::new()) as _ }))
+        Self::start_with(name, |_dir| {
+            Box::pin(async { Arc::new(fake::Fake::new()) as _ })
+        })
     }
 
     /// A server over the backend `make` builds (given the server's temp dir), on a
@@ -162,7 +164,11 @@ impl Response {
         let chunked = headers
             .iter()
             .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-        let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_vec()
+        };
         Response {
             status,
             reason,
@@ -190,7 +196,10 @@ impl Response {
 
     /// The `message` of a Docker error body.
     pub fn message(&self) -> String {
-        self.json()["message"].as_str().unwrap_or_default().to_string()
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 

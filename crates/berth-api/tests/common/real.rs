@@ -84,8 +84,7 @@ pub fn engine_server(name: &str) -> (super::TestServer, CgroupGuard) {
     let guard = CgroupGuard(cgroup.clone());
     let srv = super::TestServer::start_with(name, move |dir| {
         Box::pin(async move {
-            let mut cfg =
-                berth_engine::EngineConfig::new(dir.join("data"), dir.join("run"), shim);
+            let mut cfg = berth_engine::EngineConfig::new(dir.join("data"), dir.join("run"), shim);
             cfg.cgroup_parent = cgroup;
             let engine = berth_engine::Engine::open(cfg).await.expect("engine opens");
             Arc::new(berth_api::EngineBackend::new(engine)) as Arc<dyn berth_api::Backend>

@@ -1,4 +1,4 @@
-//! Test harness: a real registry (the distribution `docker-registry` binary) per test on
+//! Test harness: a real registry (the `docker-registry` binary) per test on
 //! 127.0.0.1 with a free port and its own storage dir, killed by a Drop guard; plus
 //! helpers that build small images (config + layers + manifest) in memory.
 
@@ -24,6 +24,8 @@ pub struct Options {
     pub htpasswd: Option<PathBuf>,
     /// (certificate, key) for TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// CA bundle that client certificates must chain to (mutual TLS).
+    pub client_ca: Option<PathBuf>,
     /// Raw YAML for `auth:` (token auth), replacing htpasswd.
     pub auth_yaml: Option<String>,
 }
@@ -60,8 +62,13 @@ impl TestRegistry {
             storage.display()
         );
         if let Some((cert, key)) = &opts.tls {
+            let client_cas = opts
+                .client_ca
+                .as_ref()
+                .map(|ca| format!(", clientcas: [{}]", ca.display()))
+                .unwrap_or_default();
             yaml.push_str(&format!(
-                "  tls: {{certificate: {}, key: {}}}\n",
+                "  tls: {{certificate: {}, key: {}{client_cas}}}\n",
                 cert.display(),
                 key.display()
             ));

@@ -260,3 +260,44 @@ pub fn sh(f: &Fixture, script: &str) -> Output {
 pub fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
+
+/// Everything a pty master yields until every slave holder is gone (EIO), read on a
+/// thread so the process never blocks on a full terminal; `\r` removed.
+pub struct PtyOutput(Option<std::thread::JoinHandle<String>>);
+
+impl PtyOutput {
+    pub fn new(master: OwnedFd) -> PtyOutput {
+        PtyOutput(Some(std::thread::spawn(move || {
+            let mut f = std::fs::File::from(master);
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            String::from_utf8_lossy(&out).replace('\r', "")
+        })))
+    }
+
+    pub fn collect(mut self) -> String {
+        self.0.take().unwrap().join().unwrap()
+    }
+}
+
+/// Start a process created with `ProcessIo::Pty`, read its terminal until it exits;
+/// (exit code, output).
+pub fn run_on_pty(f: &Fixture, mut c: Created) -> (i32, String) {
+    let master = c.take_pty_master().expect("a pty master");
+    assert!(
+        c.take_pty_master().is_none(),
+        "the master is handed out once"
+    );
+    let out = PtyOutput::new(master);
+    f.track(c.pid());
+    let pid = start(c).unwrap();
+    let code = wait(pid);
+    f.untrack(pid);
+    (code, out.collect())
+}

@@ -275,7 +275,10 @@ impl Bundle {
         for d in ["upper", "work"] {
             std::fs::create_dir_all(base.path().join(d)).unwrap();
         }
-        Bundle { base, cgroup: format!("berth-shim-test-{name}-{}", std::process::id()) }
+        Bundle {
+            base,
+            cgroup: format!("berth-shim-test-{name}-{}", std::process::id()),
+        }
     }
 
     /// Docker's defaults for an unprivileged container running `args`.
@@ -295,7 +298,10 @@ impl Bundle {
             process,
             masked_paths: berth_runtime::default_masked_paths(),
             readonly_paths: berth_runtime::default_readonly_paths(),
-            cgroup: CgroupSpec { path: self.cgroup.clone(), ..Default::default() },
+            cgroup: CgroupSpec {
+                path: self.cgroup.clone(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }
@@ -319,7 +325,11 @@ impl Drop for Bundle {
 
 /// Start a shim for a container made from `bundle`; None (after printing why) when the
 /// runtime cannot run containers yet.
-pub fn container_shim(bundle: &Bundle, spec: ContainerSpec, tweak: impl FnOnce(&mut ShimConfig)) -> Option<Shim> {
+pub fn container_shim(
+    bundle: &Bundle,
+    spec: ContainerSpec,
+    tweak: impl FnOnce(&mut ShimConfig),
+) -> Option<Shim> {
     let shim = Shim::start(
         |d| {
             let mut c = config(d, Task::Container(spec));
@@ -329,7 +339,10 @@ pub fn container_shim(bundle: &Bundle, spec: ContainerSpec, tweak: impl FnOnce(&
         false,
     );
     let _ = bundle;
-    if !shim.reply.ok && shim.reply.exit_code.is_none() && shim.reply.error.contains("not built yet") {
+    if !shim.reply.ok
+        && shim.reply.exit_code.is_none()
+        && shim.reply.error.contains("not built yet")
+    {
         eprintln!("skipped: the runtime is not ready: {}", shim.reply.error);
         return None;
     }
