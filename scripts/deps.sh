@@ -24,3 +24,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# docker-py, for the compatibility tests (a client that pins older API versions).
+if [ "${1:-build}" != build ] && command -v python3 >/dev/null && ! python3 -c 'import docker' 2>/dev/null; then
+  python3 -m pip install -q docker >/dev/null 2>&1 || echo "warning: could not install docker-py" >&2
+fi

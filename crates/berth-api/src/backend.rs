@@ -166,7 +166,8 @@ pub struct Counts {
     pub images: usize,
 }
 
-/// Events: the recorded ones matching the time window, then the live feed.
+/// Events: recorded ones (at least those since the asked time), then the live feed.
+/// The two never overlap and leave no gap: every event is in exactly one of them.
 pub struct EventFeed {
     pub past: Vec<EventMessage>,
     pub live: broadcast::Receiver<EventMessage>,
@@ -193,7 +194,7 @@ pub type ByteStream = mpsc::Receiver<Vec<u8>>;
 pub fn not_supported<'a, T: Send + 'a>(what: &str) -> BoxFut<'a, T> {
     let e = ApiError::new(
         hyper::StatusCode::NOT_IMPLEMENTED,
-        format!("{what} is not supported yet"),
+        format!("{what} is not supported yet by Berth"),
     );
     Box::pin(async move { Err(e) })
 }

@@ -33,39 +33,48 @@ impl From<EngineError> for ApiError {
 /// memory).
 const EVENT_HISTORY: usize = 1024;
 
+/// Recent events plus a re-broadcast of the live ones. One task moves each engine event
+/// into the history and out to subscribers under one lock, so a subscriber that copies
+/// the history and subscribes under that lock sees every event exactly once.
+struct EventHub {
+    past: VecDeque<EventMessage>,
+    live: broadcast::Sender<EventMessage>,
+}
+
 /// Serves the engine.
 pub struct EngineBackend {
     engine: Arc<Engine>,
-    /// Recent events, oldest first, for `since`. The engine only broadcasts live
-    /// events; this keeps the window it does not.
-    history: Arc<std::sync::Mutex<VecDeque<EventMessage>>>,
+    hub: Arc<std::sync::Mutex<EventHub>>,
 }
 
 impl EngineBackend {
     /// Wrap `engine`; must be called inside the tokio runtime (it starts the task that
     /// records events).
     pub fn new(engine: Arc<Engine>) -> EngineBackend {
-        let history = Arc::new(std::sync::Mutex::new(VecDeque::with_capacity(
-            EVENT_HISTORY,
-        )));
+        let hub = Arc::new(std::sync::Mutex::new(EventHub {
+            past: VecDeque::with_capacity(EVENT_HISTORY),
+            live: broadcast::channel(1024).0,
+        }));
         let mut rx = engine.subscribe();
-        let h = history.clone();
+        let h = hub.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(e) => {
-                        let mut h = h.lock().unwrap_or_else(|p| p.into_inner());
-                        if h.len() == EVENT_HISTORY {
-                            h.pop_front();
+                        let mut hub = h.lock().unwrap_or_else(|p| p.into_inner());
+                        if hub.past.len() == EVENT_HISTORY {
+                            hub.past.pop_front();
                         }
-                        h.push_back(e);
+                        hub.past.push_back(e.clone());
+                        // No subscriber is fine: nobody is listening right now.
+                        let _ = hub.live.send(e);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
         });
-        EngineBackend { engine, history }
+        EngineBackend { engine, hub }
     }
 }
 
@@ -379,15 +388,14 @@ impl Backend for EngineBackend {
     }
 
     fn events(&self, since: Option<Timestamp>, _until: Option<Timestamp>) -> BoxFut<'_, EventFeed> {
-        // Subscribe first, then copy the history: an event may then be in both (the
-        // handler's window check keeps the order; a duplicate is dropped below) but
-        // none falls between the two.
-        let live = self.engine.subscribe();
-        let past: Vec<EventMessage> = if since.is_some() {
-            let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
-            h.iter().cloned().collect()
-        } else {
-            Vec::new()
+        let (past, live) = {
+            let hub = self.hub.lock().unwrap_or_else(|p| p.into_inner());
+            let past = if since.is_some() {
+                hub.past.iter().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            (past, hub.live.subscribe())
         };
         Box::pin(async move { Ok(EventFeed { past, live }) })
     }

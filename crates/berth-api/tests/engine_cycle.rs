@@ -527,3 +527,67 @@ fn regression_exec_exit_code_is_recorded_when_stream_ends() {
         204
     );
 }
+
+#[test]
+fn logs_follow_streams_until_exit_and_attach_detaches_from_running() {
+    let (srv, _cg) = engine_server("follow");
+    import_busybox(&srv);
+    let r = create(
+        &srv,
+        "fol",
+        serde_json::json!({"Image": "busybox", "OpenStdin": true,
+            "Cmd": ["sh", "-c", "echo first; read line; echo got $line; sleep 0.3; echo last"]}),
+    );
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    assert_eq!(
+        srv.request("POST", &format!("/containers/{id}/start"), None)
+            .status,
+        204
+    );
+
+    // Follow: the first line now, the rest as it comes, the end when the container exits.
+    let mut f = srv.connect();
+    f.write_all(
+        format!("GET /containers/{id}/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+
+    // Attach to the running container with stdin, feed a line, then detach.
+    let (head, mut att) = hijack(
+        &srv,
+        &format!("/containers/{id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x"),
+        "",
+    );
+    assert_eq!(head.status, 101);
+    att.write_all(b"hello\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("got hello") {
+        let n = att.read(&mut buf).unwrap();
+        assert!(n > 0, "attach ended early: {seen:?}");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    att.write_all(&[0x18]).unwrap();
+    let mut rest = Vec::new();
+    let _ = att.read_to_end(&mut rest);
+
+    let mut raw = Vec::new();
+    f.read_to_end(&mut raw).unwrap();
+    let r = Response::parse(&raw);
+    assert_eq!(r.status, 200);
+    let lines: Vec<Vec<u8>> = demux(&r.body).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(
+        lines,
+        vec![
+            b"first\n".to_vec(),
+            b"got hello\n".to_vec(),
+            b"last\n".to_vec()
+        ]
+    );
+    assert_eq!(
+        srv.request("DELETE", &format!("/containers/{id}"), None)
+            .status,
+        204
+    );
+}

@@ -97,8 +97,8 @@ fn push_and_login_are_501_until_the_registry_lands() {
     let srv = TestServer::start("img-push");
     let r = srv.request("POST", "/images/busybox/push?tag=latest", None);
     assert_eq!(r.status, 501);
-    assert_eq!(r.message(), "pushing images is not supported yet");
+    assert_eq!(r.message(), "pushing images is not supported yet by Berth");
     let r = srv.request("POST", "/auth", Some(r#"{"username":"u","password":"p"}"#));
     assert_eq!(r.status, 501);
-    assert_eq!(r.message(), "registry login is not supported yet");
+    assert_eq!(r.message(), "registry login is not supported yet by Berth");
 }

@@ -92,6 +92,20 @@ fn ansic(ts: &str) -> String {
     )
 }
 
+/// Templates address Docker's Go struct fields, whose names differ from the JSON keys
+/// in one place: `APIVersion` is serialized as `ApiVersion`.
+struct VersionHooks;
+
+impl berth_gotmpl::Hooks for VersionHooks {
+    fn has_method(&self, name: &str) -> bool {
+        name == "APIVersion"
+    }
+
+    fn method(&self, recv: &Value, name: &str, _args: &[Value]) -> Option<Result<Value, String>> {
+        (name == "APIVersion").then(|| Ok(recv.get("ApiVersion").cloned().unwrap_or(Value::Null)))
+    }
+}
+
 pub fn version(c: &Client, a: &VersionArgs) -> CliResult {
     let server = c.version();
     let server_api = server
@@ -100,13 +114,10 @@ pub fn version(c: &Client, a: &VersionArgs) -> CliResult {
         .and_then(|v| v["ApiVersion"].as_str().map(String::from));
     let client = client_info(c, server_api.as_deref());
     if let Some(f) = &a.format {
-        let t = parse_template(
-            &f.replace("\\t", "\t").replace("\\n", "\n"),
-            &berth_gotmpl::NoHooks,
-        )?;
+        let t = parse_template(&f.replace("\\t", "\t").replace("\\n", "\n"), &VersionHooks)?;
         let data = json!({"Client": client, "Server": server.as_ref().ok().cloned().unwrap_or(Value::Null)});
         let out = t
-            .execute(&data)
+            .execute_with(&data, &VersionHooks)
             .map_err(|e| CliError::msg(format!("template: {e}")))?;
         println!("{out}");
         return server.map(|_| ()).map_err(Into::into);
@@ -198,13 +209,10 @@ pub fn version(c: &Client, a: &VersionArgs) -> CliResult {
 
 pub fn info(c: &Client, a: &InfoArgs) -> CliResult {
     if let Some(f) = &a.format {
-        let t = parse_template(
-            &f.replace("\\t", "\t").replace("\\n", "\n"),
-            &berth_gotmpl::NoHooks,
-        )?;
+        let t = parse_template(&f.replace("\\t", "\t").replace("\\n", "\n"), &VersionHooks)?;
         let data = c.info()?;
         let out = t
-            .execute(&data)
+            .execute_with(&data, &VersionHooks)
             .map_err(|e| CliError::msg(format!("template: {e}")))?;
         println!("{out}");
         return Ok(());

@@ -150,6 +150,57 @@ fn read_line(r: &mut dyn BufRead, limit: &mut usize) -> Result<Option<String>, E
     Ok(Some(String::from_utf8_lossy(&line).into_owned()))
 }
 
+/// Takes exactly one response head (through the blank line) out of a socket, leaving
+/// whatever follows it unread: it peeks at what has arrived and consumes only up to the
+/// end of the head, so a hijacked stream's first bytes stay for the caller. A few
+/// system calls instead of one per byte.
+pub fn take_head(stream: &std::os::unix::net::UnixStream) -> Result<Vec<u8>, Error> {
+    use std::os::fd::AsRawFd;
+    let mut head: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        // SAFETY: recv into our own buffer of the given length.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_PEEK,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e.into());
+        }
+        let n = n as usize;
+        if n == 0 {
+            return Err(Error::Protocol(
+                "connection closed before the response".into(),
+            ));
+        }
+        // The end may straddle what was taken already and what is peeked now.
+        let from = head.len().saturating_sub(3);
+        let mut joined = head[from..].to_vec();
+        joined.extend_from_slice(&buf[..n]);
+        let take = match joined.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(i) => i + 4 - (head.len() - from),
+            None => n,
+        };
+        let start = head.len();
+        head.resize(start + take, 0);
+        (&*stream).read_exact(&mut head[start..])?;
+        if take < n || head.ends_with(b"\r\n\r\n") {
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD {
+            return Err(Error::Protocol("response header too long".into()));
+        }
+    }
+}
+
 /// Parses the status line and headers. Reads byte by byte through `r`, so when `r`
 /// is an unbuffered stream nothing past the head is consumed (needed for hijack).
 pub fn read_head(r: &mut dyn BufRead) -> Result<Head, Error> {

@@ -2,7 +2,13 @@
 //! and by tests. No async runtime: each call opens a fresh connection, writes one
 //! HTTP/1.1 request by hand ([`http`]) and reads the response; attach/exec use
 //! [`Client::hijack`] to get the raw duplex socket back; multiplexed output is
-//! decoded by [`stream`]. The API version is negotiated once through `GET /_ping`.
+//! decoded by [`stream`].
+//!
+//! API version: requests go straight to `/v{MAX_API_VERSION}` (no `GET /_ping` round
+//! trip first, which is a whole connection per command); a daemon that is older answers
+//! 400 "client version … is too new", and only then the version is negotiated through
+//! `GET /_ping` and the request sent again (it was refused before doing anything).
+//! Streamed bodies cannot be sent twice: those negotiate first.
 
 pub mod api;
 pub mod http;
@@ -179,6 +185,15 @@ impl Client {
         Ok(self.prefix.get_or_init(|| format!("/v{version}")))
     }
 
+    /// The prefix to try first: the negotiated one, or (not negotiated yet) our
+    /// highest version, with `true` for "retry after negotiating if refused".
+    fn optimistic_prefix(&self) -> (String, bool) {
+        match self.prefix.get() {
+            Some(p) => (p.clone(), false),
+            None => (format!("/v{MAX_API_VERSION}"), true),
+        }
+    }
+
     /// Sends one request to an unversioned path (the prefix is not added).
     fn raw_request(
         &self,
@@ -209,9 +224,23 @@ impl Client {
         headers: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Response> {
-        let full = format!("{}{}", self.prefix()?, path);
-        let resp = self.raw_request(method, &full, headers, body)?;
-        check(resp)
+        let retry_body = match &body {
+            Body::Empty => Some(Body::Empty),
+            Body::Json(b) => Some(Body::Json(b.clone())),
+            Body::Stream(..) => None,
+        };
+        let (prefix, optimistic) = match retry_body {
+            Some(_) => self.optimistic_prefix(),
+            None => (self.prefix()?.to_string(), false),
+        };
+        let resp = self.raw_request(method, &format!("{prefix}{path}"), headers, body)?;
+        match (check(resp), retry_body) {
+            (Err(e), Some(again)) if optimistic && version_refused(&e) => {
+                let full = format!("{}{}", self.prefix()?, path);
+                check(self.raw_request(method, &full, headers, again)?)
+            }
+            (r, _) => r,
+        }
     }
 
     /// `GET path` → JSON.
@@ -247,7 +276,22 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<UnixStream> {
-        let full = format!("{}{}", self.prefix()?, path);
+        let (prefix, optimistic) = self.optimistic_prefix();
+        match self.hijack_at(method, &format!("{prefix}{path}"), body) {
+            Err(e) if optimistic && version_refused(&e) => {
+                let full = format!("{}{}", self.prefix()?, path);
+                self.hijack_at(method, &full, body)
+            }
+            r => r,
+        }
+    }
+
+    fn hijack_at(
+        &self,
+        method: &str,
+        full: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<UnixStream> {
         let stream = self.connect()?;
         let body = match body {
             Some(v) => Body::Json(serde_json::to_vec(v)?),
@@ -256,23 +300,28 @@ impl Client {
         http::write_request(
             &mut &stream,
             method,
-            &full,
+            full,
             &[("Connection", "Upgrade"), ("Upgrade", "tcp")],
             body,
         )?;
-        // Capacity 1: the buffered reader never reads past the head.
-        let mut reader = BufReader::with_capacity(1, &stream);
-        let head = http::read_head(&mut reader)?;
+        // Only the head is taken out of the socket: the first output bytes may follow.
+        let raw = http::take_head(&stream)?;
+        let head = http::read_head(&mut raw.as_slice())?;
         match head.status {
             101 | 200 => Ok(stream),
             _ => {
                 let kind = head.body_kind(method);
                 let mut body = Vec::new();
-                let _ = http::BodyReader::new(reader, kind).read_to_end(&mut body);
+                let _ = http::BodyReader::new(BufReader::new(&stream), kind).read_to_end(&mut body);
                 Err(api_error(head.status, &head.reason, &body))
             }
         }
     }
+}
+
+/// A daemon older than [`MAX_API_VERSION`] refusing the version we tried.
+fn version_refused(e: &Error) -> bool {
+    matches!(e, Error::Api { status: 400, message } if message.contains("is too new"))
 }
 
 /// Picks the API version to use from the daemon's `Api-Version` header.

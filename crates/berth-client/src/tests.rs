@@ -68,12 +68,24 @@ fn ping(version: &str) -> Vec<u8> {
     format!("HTTP/1.1 200 OK\r\nApi-Version: {version}\r\nContent-Length: 2\r\n\r\nOK").into_bytes()
 }
 
+fn too_new(server_max: &str) -> Vec<u8> {
+    let body = format!(
+        r#"{{"message":"client version 1.45 is too new. Maximum supported API version is {server_max}"}}"#
+    );
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 #[test]
 fn negotiates_lower_server_version_and_decodes_chunked_json() {
     let dir = TempDir::new("neg");
     let (sock, h) = fake_server(
         &dir.0,
         vec![
+            too_new("1.41"),
             ping("1.41"),
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{\"b\r\n9\r\n\":1,\"a\":2\r\n2\r\n}]\r\n0\r\n\r\n".to_vec(),
         ],
@@ -83,12 +95,53 @@ fn negotiates_lower_server_version_and_decodes_chunked_json() {
     // Field order is preserved.
     assert_eq!(v.to_string(), r#"[{"b":1,"a":2}]"#);
     let seen = h.join().unwrap();
+    // Optimistic first try, refused; then negotiation and the same request again.
+    assert!(seen[0].starts_with("GET /v1.45/containers/json?all=1 HTTP/1.1\r\n"));
     assert!(
-        seen[0].starts_with("GET /_ping HTTP/1.1\r\n"),
+        seen[1].starts_with("GET /_ping HTTP/1.1\r\n"),
         "{}",
-        seen[0]
+        seen[1]
     );
-    assert!(seen[1].starts_with("GET /v1.41/containers/json?all=1 HTTP/1.1\r\n"));
+    assert!(seen[2].starts_with("GET /v1.41/containers/json?all=1 HTTP/1.1\r\n"));
+    // Negotiated once: later calls use it directly.
+    assert_eq!(c.api_version().unwrap(), "1.41");
+}
+
+#[test]
+fn current_daemon_needs_no_ping() {
+    let dir = TempDir::new("noping");
+    let (sock, h) = fake_server(
+        &dir.0,
+        vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]".to_vec(),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]".to_vec(),
+        ],
+    );
+    let c = Client::new(sock.to_str().unwrap()).unwrap();
+    assert_eq!(c.get_json("/containers/json").unwrap().to_string(), "[]");
+    assert_eq!(c.get_json("/images/json").unwrap().to_string(), "[]");
+    let seen = h.join().unwrap();
+    assert!(seen[0].starts_with("GET /v1.45/containers/json HTTP/1.1\r\n"));
+    assert!(seen[1].starts_with("GET /v1.45/images/json HTTP/1.1\r\n"));
+}
+
+#[test]
+fn hijack_renegotiates_with_an_older_daemon() {
+    let dir = TempDir::new("hjold");
+    let (sock, h) = fake_server(
+        &dir.0,
+        vec![
+            too_new("1.43"),
+            ping("1.43"),
+            b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec(),
+        ],
+    );
+    let c = Client::new(sock.to_str().unwrap()).unwrap();
+    let conn = c.container_attach("abc", false, true, true, None).unwrap();
+    drop(conn);
+    let seen = h.join().unwrap();
+    assert!(seen[0].starts_with("POST /v1.45/containers/abc/attach?"));
+    assert!(seen[2].starts_with("POST /v1.43/containers/abc/attach?"));
 }
 
 #[test]
@@ -107,7 +160,6 @@ fn daemon_error_carries_status_and_message() {
     let (sock, h) = fake_server(
         &dir.0,
         vec![
-            ping("1.45"),
             format!(
                 "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
@@ -131,7 +183,6 @@ fn posts_json_body_with_length() {
     let (sock, h) = fake_server(
         &dir.0,
         vec![
-            ping("1.45"),
             b"HTTP/1.1 201 Created\r\nContent-Length: 26\r\n\r\n{\"Id\":\"abc\",\"Warnings\":[]}"
                 .to_vec(),
         ],
@@ -142,9 +193,9 @@ fn posts_json_body_with_length() {
         .unwrap();
     assert_eq!(v["Id"], "abc");
     let seen = h.join().unwrap();
-    assert!(seen[1].starts_with("POST /v1.45/containers/create?name=n1 HTTP/1.1\r\n"));
-    assert!(seen[1].contains("Content-Length: 19\r\n"));
-    assert!(seen[1].ends_with(r#"{"Image":"busybox"}"#));
+    assert!(seen[0].starts_with("POST /v1.45/containers/create?name=n1 HTTP/1.1\r\n"));
+    assert!(seen[0].contains("Content-Length: 19\r\n"));
+    assert!(seen[0].ends_with(r#"{"Image":"busybox"}"#));
 }
 
 #[test]
@@ -154,14 +205,13 @@ fn hijack_keeps_bytes_after_the_head() {
     let listener = UnixListener::bind(&sock).unwrap();
     let h = thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
-        read_request(&mut s);
-        s.write_all(&ping("1.45")).unwrap();
-        drop(s);
-        let (mut s, _) = listener.accept().unwrap();
         let req = read_request(&mut s);
-        // Head and the first frame in one write: the client must not lose the frame.
-        let mut out =
-            b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec();
+        // The head in two writes, split inside the blank line, then the head's end and
+        // the first frame in one write: the client must not lose the frame.
+        s.write_all(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r")
+            .unwrap();
+        thread::sleep(std::time::Duration::from_millis(50));
+        let mut out = b"\n".to_vec();
         out.extend(stream::encode_frame(1, b"hi\n"));
         s.write_all(&out).unwrap();
         // Echo what the client sends until it half-closes.

@@ -5,7 +5,7 @@
 //! detached), releases the process and leaves a task waiting for its exit code.
 
 use crate::error::{EngineError, ErrorKind, Result};
-use crate::record::write_json;
+use crate::record::write_json_replace;
 use crate::specbuild::{self, parse_security_opts, Seccomp};
 use crate::{lock, monitor, names, shimctl, AttachStream, Engine};
 use berth_types::docker::{
@@ -209,7 +209,7 @@ impl Engine {
             task: Task::Exec(spec),
         };
         let cfg_path = dir.join(format!("{}.json", ex.id));
-        write_json(&cfg_path, &shim_cfg)?;
+        write_json_replace(&cfg_path, &shim_cfg)?;
         let _ = std::fs::remove_file(&ex.socket);
 
         let reply = shimctl::spawn(&self.cfg.shim_binary, &cfg_path).await?;

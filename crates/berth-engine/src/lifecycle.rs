@@ -294,7 +294,8 @@ impl Engine {
             tty: rec.config.tty,
             task: Task::Container(spec),
         };
-        write_json(&p.shim_config(), &shim_cfg)?;
+        // Rewritten before every start: no need to survive a crash of the machine.
+        crate::record::write_json_replace(&p.shim_config(), &shim_cfg)?;
 
         let reply = shimctl::spawn(&self.cfg.shim_binary, &p.shim_config()).await?;
         if !reply.ok {

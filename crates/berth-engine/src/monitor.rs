@@ -55,7 +55,13 @@ impl Engine {
             };
             r.clone()
         };
-        let _ = write_json(&ctr.paths.config(), &snap);
+        if snap.host_config.auto_remove {
+            // Removed right below: durability buys nothing (after a crash the restore
+            // finds the exit in exit.json anyway).
+            let _ = crate::record::write_json_replace(&ctr.paths.config(), &snap);
+        } else {
+            let _ = write_json(&ctr.paths.config(), &snap);
+        }
         ctr.watch.send_modify(|w| {
             w.running = false;
             w.exit_code = exit.exit_code as i64;

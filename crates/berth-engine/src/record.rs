@@ -66,9 +66,22 @@ impl ContainerRecord {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename,
-/// fsync of the directory. A crash leaves either the old or the new file.
+/// Writes `bytes` to `path` atomically: temp file in the same directory, fsync, rename.
+/// A crash leaves either the old or the new file. (The directory is not synced: a
+/// crash may bring back the previous version, never a torn one; one fsync less on
+/// every container create and start.)
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, true)
+}
+
+/// [`write_atomic`] without the fsync, for files that are rewritten before every use
+/// and mean nothing after a crash of the machine (`shim.json`, written before each
+/// start). Readers still never see a partial file.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, false)
+}
+
+fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| EngineError::internal(format!("no parent dir for {}", path.display())))?;
@@ -80,12 +93,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            // Best effort: the rename is durable once the directory is synced.
-            let _ = d.sync_all();
+        if durable {
+            f.sync_all()?;
         }
+        std::fs::rename(&tmp, path)?;
         Ok(())
     })();
     if res.is_err() {
@@ -99,6 +110,13 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec(value)
         .map_err(|e| EngineError::internal(format!("encoding {}: {e}", path.display())))?;
     write_atomic(path, &bytes)
+}
+
+/// Serializes `value` as JSON and writes it with [`write_replace`] (no fsync).
+pub fn write_json_replace<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| EngineError::internal(format!("encoding {}: {e}", path.display())))?;
+    write_replace(path, &bytes)
 }
 
 /// Reads a JSON file; `None` when missing or unreadable (state files are read

@@ -46,7 +46,44 @@ pub fn run(terminal: bool, status_fd: RawFd, child: impl FnOnce()) -> ! {
             libc::_exit(127);
         }
         libc::close(status_fd);
+        hide_host_command_line();
         supervise(pid, &all)
+    }
+}
+
+/// PID 1 is a fork of the shim: without this, `/proc/1/cmdline` inside the container
+/// would show the shim's host command line (binary and data-root paths). Overwrite the
+/// argument area in place (the kernel reads cmdline from this memory) and the name.
+fn hide_host_command_line() {
+    const TITLE: &[u8] = b"berth-init";
+    // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated buffer.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"berth-init".as_ptr(), 0, 0, 0) };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the parenthesised command name; arg_start and arg_end are fields 48
+    // and 49 of proc(5), i.e. indexes 45 and 46 after the name's closing paren.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        f.get(45).and_then(|v| v.parse::<usize>().ok()),
+        f.get(46).and_then(|v| v.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start || end - start > 1 << 20 {
+        return;
+    }
+    let len = end - start;
+    // SAFETY: [arg_start, arg_end) is this process's own argv string area, mapped and
+    // writable; nothing in the init reads argv after this point.
+    unsafe {
+        let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        area.fill(0);
+        let n = TITLE.len().min(len.saturating_sub(1));
+        area[..n].copy_from_slice(&TITLE[..n]);
     }
 }
 

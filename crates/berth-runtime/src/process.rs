@@ -12,6 +12,12 @@
 //! before it clones, so the container never runs outside it. Errors in either stage are
 //! sent to the caller over the socket (see `ipc`) and returned by `create`.
 //!
+//! Fast path (most containers: no user namespace, no namespace joined, a
+//! single-threaded caller such as the shim): no stage 1. The caller creates the
+//! container process directly with `clone3(CLONE_NEWPID | CLONE_INTO_CGROUP)`; the
+//! process joins its v1 cgroups, unshares the other namespaces itself and goes on as
+//! stage 2. One process creation, exit and reap less on every start.
+//!
 //! With [`ProcessIo::Pty`] stage 2 opens the terminal inside the container (`console`)
 //! and sends the master over the same socket before READY.
 
@@ -65,6 +71,10 @@ struct Plan<'a> {
     caps: u64,
     filter: Option<seccomp::Program>,
     cgroup_entries: Vec<CgroupEntry>,
+    /// How stage 1 joins the cgroup (see `cgroup`).
+    cgroup_join: cgroup::JoinPlan,
+    /// Stage 1 was forked straight into the v2 cgroup (`CLONE_INTO_CGROUP`).
+    v2_joined: bool,
     /// The caller's streams; `None` when the process opens its own pty.
     stdio: Option<[RawFd; 3]>,
     sock: RawFd,
@@ -139,7 +149,7 @@ fn spawn_with(
     // The release channel is a socket so that releasing a dead child cannot SIGPIPE us.
     let (rel_w, rel_r) = ipc::socketpair().map_err(sys_err("socketpair"))?;
     let (st_r, st_w) = ipc::pipe().map_err(sys_err("pipe"))?;
-    let plan = Plan {
+    let mut plan = Plan {
         task,
         caps,
         filter,
@@ -147,6 +157,11 @@ fn spawn_with(
             (Task::Container(_), Some(c)) => c.entries(),
             _ => Vec::new(),
         },
+        cgroup_join: match cg {
+            Some(c) => c.join_plan()?,
+            None => cgroup::JoinPlan::default(),
+        },
+        v2_joined: false,
         stdio: stdio.as_ref().map(|s| {
             [
                 s.stdin.as_raw_fd(),
@@ -158,10 +173,29 @@ fn spawn_with(
         release: rel_r.as_raw_fd(),
         status: st_w.as_raw_fd(),
     };
-    // SAFETY: fork(2). The caller is single-threaded (documented requirement); even when
-    // it is not (tests), glibc's fork leaves malloc usable in the child, and the child
-    // only runs this crate's code and then execs or _exits.
-    let pid = unsafe { libc::fork() };
+    if single_stage(task) {
+        let pid_ns = matches!(task, Task::Container(s) if s.namespaces.pid == NsMode::New);
+        let flags = if pid_ns { libc::CLONE_NEWPID as u64 } else { 0 };
+        if let Some((pid, joined)) = raw_fork(flags, plan.cgroup_join.v2_dir.as_deref()) {
+            plan.v2_joined = joined;
+            if pid == 0 {
+                stage_single(&plan);
+            }
+            drop((csock, rel_r, st_w, stdio));
+            let (container_pid, master) = handshake(&psock, pid, &plan, true)?;
+            return Ok(Created::new(container_pid, rel_w, st_r, master));
+        }
+    }
+    let pid = match raw_fork(0, plan.cgroup_join.v2_dir.as_deref()) {
+        Some((pid, joined)) => {
+            plan.v2_joined = joined;
+            pid
+        }
+        // SAFETY: fork(2). The caller is single-threaded (documented requirement); even
+        // when it is not (tests), glibc's fork leaves malloc usable in the child, and the
+        // child only runs this crate's code and then execs or _exits.
+        None => unsafe { libc::fork() },
+    };
     if pid < 0 {
         return Err(RuntimeError::last_os("fork"));
     }
@@ -169,8 +203,105 @@ fn spawn_with(
         stage1(&plan);
     }
     drop((csock, rel_r, st_w, stdio));
-    let (container_pid, master) = handshake(&psock, pid, &plan, cg)?;
+    let (container_pid, master) = handshake(&psock, pid, &plan, false)?;
     Ok(Created::new(container_pid, rel_w, st_r, master))
+}
+
+/// Whether the container process can be created without stage 1: a container task
+/// without a new user namespace (its id maps must be written before anything else is
+/// created) and without namespaces to join (joining a pid namespace only applies to
+/// children).
+fn single_stage(task: Task) -> bool {
+    let Task::Container(spec) = task else {
+        return false;
+    };
+    let n = &spec.namespaces;
+    n.user == NsMode::Host
+        && [&n.mount, &n.uts, &n.ipc, &n.pid, &n.net, &n.cgroup]
+            .iter()
+            .all(|m| !matches!(m, NsMode::Join(_)))
+}
+
+/// Fork with `clone3`: `flags` (e.g. CLONE_NEWPID) and, when `v2_dir` is given, straight
+/// into that v2 cgroup (`CLONE_INTO_CGROUP`, which spares the global lock a later
+/// `cgroup.procs` write takes). Only when this process has a single thread: a raw clone
+/// does not run glibc's fork handlers, so with other threads around (tests) malloc's
+/// locks could be copied held. `None` when not done (other threads, or a kernel
+/// refusing it): the caller falls back. `Some((pid, joined_v2))` with pid as fork
+/// returns it (0 in the child).
+fn raw_fork(flags: u64, v2_dir: Option<&Path>) -> Option<(i32, bool)> {
+    if flags == 0 && v2_dir.is_none() {
+        return None;
+    }
+    let single = std::fs::read_dir("/proc/self/task").is_ok_and(|d| d.count() == 1);
+    if !single {
+        return None;
+    }
+    let dir_fd = v2_dir
+        .and_then(|d| CString::new(std::os::unix::ffi::OsStrExt::as_bytes(d.as_os_str())).ok())
+        .map(|c| {
+            // SAFETY: open a directory by a NUL-terminated path; closed below.
+            unsafe {
+                libc::open(
+                    c.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            }
+        })
+        .filter(|&fd| fd >= 0);
+    let clone = |flags: u64, cgroup: Option<i32>| -> i64 {
+        let args = CloneArgs {
+            flags: flags | cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: cgroup.map_or(0, |fd| fd as u64),
+            ..CloneArgs::default()
+        };
+        // SAFETY: clone3 without CLONE_VM behaves like fork: the child runs on its own
+        // copy of this single-threaded process (checked above), as stage 2's raw clone
+        // does.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        }
+    };
+    let mut pid = clone(flags, dir_fd);
+    let mut joined = dir_fd.is_some();
+    if pid < 0 && dir_fd.is_some() && flags != 0 {
+        // Maybe only the cgroup was refused: the child then joins by cgroup.procs.
+        pid = clone(flags, None);
+        joined = false;
+    }
+    if pid != 0 {
+        if let Some(fd) = dir_fd {
+            // SAFETY: the parent closes its own descriptor (the child closes its copy
+            // with every other descriptor it does not need).
+            unsafe { libc::close(fd) };
+        }
+    }
+    (pid >= 0).then_some((pid as i32, joined))
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7), a clone3-only flag beyond 32 bits.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The kernel's `struct clone_args` (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
 
 /// Drive the setup from the caller's side; returns the container process's pid and,
@@ -179,9 +310,10 @@ fn handshake(
     sock: &OwnedFd,
     stage1: i32,
     plan: &Plan,
-    cg: Option<&Joined>,
+    single: bool,
 ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
-    let mut child: Option<i32> = None;
+    // Without stage 1 the process we forked is the container process.
+    let mut child: Option<i32> = single.then_some(stage1);
     let mut ready = false;
     let mut master: Option<OwnedFd> = None;
     let mut error: Option<RuntimeError> = None;
@@ -192,9 +324,6 @@ fn handshake(
                 let r = (|| {
                     if plan.task.new_userns() {
                         write_id_maps(stage1, plan)?;
-                    }
-                    if let Some(c) = cg {
-                        c.add(stage1)?;
                     }
                     ipc::send(sock.as_raw_fd(), ipc::GO, &[])
                         .map_err(sys_err("sync with container init"))
@@ -221,7 +350,9 @@ fn handshake(
             break;
         }
     }
-    reap(stage1);
+    if !single {
+        reap(stage1);
+    }
     if ready && plan.stdio.is_none() && master.is_none() && error.is_none() {
         error = Some(RuntimeError::Other(
             "container init did not send its terminal".into(),
@@ -424,11 +555,28 @@ fn ns_name(flag: libc::c_int) -> &'static str {
         .map_or("?", |(k, _)| k)
 }
 
+/// Stage 1 moves itself into the cgroup (see `cgroup`), before any namespace changes:
+/// the cgroup namespace it may unshare later is rooted where it then is.
+fn join_cgroup(plan: &Plan) -> Result<(), RuntimeError> {
+    let j = &plan.cgroup_join;
+    for f in &j.tasks {
+        cgroup::join_self(f).map_err(sys_err("joining cgroup"))?;
+    }
+    if let (Some(f), false) = (&j.v2_procs, plan.v2_joined) {
+        match cgroup::join_self(f) {
+            Err(e) if j.v2_required => return Err(RuntimeError::sys("joining cgroup", e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn stage1_inner(plan: &Plan) -> Result<(), RuntimeError> {
     default_handlers();
     let mut keep = vec![plan.sock, plan.release, plan.status];
     keep.extend(plan.stdio.iter().flatten());
     close_other_fds(&keep);
+    join_cgroup(plan)?;
     let ops = ns_plan(plan.task)?;
 
     // The user namespace comes first: it owns everything created after it.
@@ -511,6 +659,31 @@ struct Ready {
     envp: Vec<CString>,
     user: ExecUser,
     arg0: String,
+}
+
+/// The container process created directly by the caller (see the module docs): what
+/// stage 1 would have done (dispositions, descriptors, cgroup, the namespaces other than
+/// pid), then stage 2's work.
+fn stage_single(plan: &Plan) -> ! {
+    child_guard(plan, || {
+        default_handlers();
+        let mut keep = vec![plan.sock, plan.release, plan.status];
+        keep.extend(plan.stdio.iter().flatten());
+        close_other_fds(&keep);
+        join_cgroup(plan)?;
+        let mut flags = 0;
+        for (flag, op) in ns_plan(plan.task)? {
+            if matches!(op, NsOp::New) && flag != libc::CLONE_NEWPID {
+                flags |= flag;
+            }
+        }
+        // SAFETY: plain unshare in this single-threaded child.
+        if flags != 0 && unsafe { libc::unshare(flags) } < 0 {
+            return Err(RuntimeError::last_os("unshare namespaces"));
+        }
+        let ready = prepare(plan)?;
+        park(plan, ready)
+    })
 }
 
 fn stage2(plan: &Plan) -> ! {

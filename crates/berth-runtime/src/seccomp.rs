@@ -4,6 +4,14 @@
 //! and cheaply); the forked child only calls `load()` right before `execve`. Rules are
 //! filtered the way Docker does: `includes`/`excludes` by architecture (Go names such as
 //! `amd64`), by capability (against the process's capability list) and `minKernel`.
+//!
+//! Compiling Docker's default profile with libseccomp takes 10–15 ms, the biggest single
+//! cost of starting a container, and gives the same program every time. So the program
+//! is cached in a file beside the profile (`<profile>.<key>.bpf`; the default profile
+//! lives in the daemon's exec root), keyed by everything that decides it: the profile
+//! text, the capability list, the kernel release, the libseccomp version and ours. The
+//! file holds the full key and a checksum: a different key or a torn file is a miss,
+//! and a miss just compiles again.
 
 use crate::error::RuntimeError;
 use libseccomp::{
@@ -146,11 +154,189 @@ impl Program {
     }
 }
 
-/// Compile a profile from its file for a process holding `caps`.
+/// Compile a profile from its file for a process holding `caps` (from the cache beside
+/// it when the cache has this exact profile and capability list).
 pub fn load_profile(path: &str, caps: &[String]) -> Result<Program, RuntimeError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| RuntimeError::sys(format!("opening seccomp profile ({path}) failed"), e))?;
-    Program::from_context(&compile(&text, caps)?)
+    let key = cache::key(&text, caps);
+    let file = cache::path(path, &key);
+    if let Some(p) = cache::read(&file, &key) {
+        return Ok(p);
+    }
+    let prog = Program::from_context(&compile(&text, caps)?)?;
+    cache::write(&file, &key, &prog);
+    Ok(prog)
+}
+
+/// The compiled-program cache (see the module docs).
+mod cache {
+    use super::Program;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    const MAGIC: &[u8; 8] = b"BERTHBPF";
+
+    /// FNV-1a: stable across runs and builds (it only names the file; the full key
+    /// inside the file decides a hit).
+    fn fnv(data: &[u8]) -> u64 {
+        data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// Everything the compiled program depends on.
+    pub fn key(text: &str, caps: &[String]) -> Vec<u8> {
+        let lib = libseccomp::ScmpVersion::current()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+            .unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut k = format!(
+            "berth {}\nlibseccomp {lib}\nkernel {}\narch {:?}\ncaps {}\n",
+            env!("CARGO_PKG_VERSION"),
+            kernel.trim(),
+            libseccomp::ScmpArch::native(),
+            caps.join(",")
+        )
+        .into_bytes();
+        k.extend_from_slice(text.as_bytes());
+        k
+    }
+
+    pub fn path(profile: &str, key: &[u8]) -> PathBuf {
+        PathBuf::from(format!("{profile}.{:016x}.bpf", fnv(key)))
+    }
+
+    /// Layout: MAGIC, key length (u64 LE), key, instruction count (u64 LE),
+    /// instructions (8 bytes each, native order), FNV of all that (u64 LE).
+    fn encode(key: &[u8], prog: &Program) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40 + key.len() + prog.0.len() * 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(key.len() as u64).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&(prog.0.len() as u64).to_le_bytes());
+        for i in &prog.0 {
+            out.extend_from_slice(&i.code.to_ne_bytes());
+            out.push(i.jt);
+            out.push(i.jf);
+            out.extend_from_slice(&i.k.to_ne_bytes());
+        }
+        let sum = fnv(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    fn decode(data: &[u8], key: &[u8]) -> Option<Program> {
+        let (body, sum) = data.split_at_checked(data.len().checked_sub(8)?)?;
+        if fnv(body).to_le_bytes() != sum {
+            return None;
+        }
+        let rest = body.strip_prefix(MAGIC)?;
+        let u64_at = |b: &[u8]| -> Option<usize> {
+            Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?) as usize)
+        };
+        let klen = u64_at(rest)?;
+        let rest = rest.get(8..)?;
+        if rest.get(..klen)? != key {
+            return None;
+        }
+        let rest = rest.get(klen..)?;
+        let n = u64_at(rest)?;
+        let insns = rest.get(8..)?;
+        if n == 0 || n > u16::MAX as usize || insns.len() != n * 8 {
+            return None;
+        }
+        Some(Program(
+            insns
+                .chunks_exact(8)
+                .map(|c| libc::sock_filter {
+                    code: u16::from_ne_bytes([c[0], c[1]]),
+                    jt: c[2],
+                    jf: c[3],
+                    k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn read(file: &std::path::Path, key: &[u8]) -> Option<Program> {
+        decode(&std::fs::read(file).ok()?, key)
+    }
+
+    /// Best effort: a read-only directory just means no cache. Written to a temporary
+    /// name and renamed, so readers never see a partial file; no fsync (a file torn by
+    /// a crash fails its checksum and is compiled again).
+    pub fn write(file: &std::path::Path, key: &[u8], prog: &Program) {
+        let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+        let ok = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&encode(key, prog)))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if ok.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn prog() -> Program {
+            Program(vec![
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 4,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 1,
+                    jf: 2,
+                    k: 0x7fff_0000,
+                },
+            ])
+        }
+
+        #[test]
+        fn round_trip_and_rejections() {
+            let key = key("{}", &["CAP_CHOWN".into()]);
+            let data = encode(&key, &prog());
+            let back = decode(&data, &key).unwrap();
+            assert_eq!(back.0.len(), 2);
+            assert_eq!((back.0[1].code, back.0[1].jt, back.0[1].jf), (0x06, 1, 2));
+            assert_eq!(back.0[1].k, 0x7fff_0000);
+            // Another key (other caps) misses.
+            assert!(decode(&data, &super::key("{}", &[])).is_none());
+            // Torn or flipped files miss.
+            assert!(decode(&data[..data.len() - 3], &key).is_none());
+            let mut bad = data.clone();
+            let mid = bad.len() / 2;
+            bad[mid] ^= 1;
+            assert!(decode(&bad, &key).is_none());
+            assert!(decode(b"", &key).is_none());
+        }
+
+        #[test]
+        fn file_cache_hits_only_its_key() {
+            let dir = std::env::temp_dir().join(format!("berth-bpf-cache-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            struct Rm(PathBuf);
+            impl Drop for Rm {
+                fn drop(&mut self) {
+                    let _ = std::fs::remove_dir_all(&self.0);
+                }
+            }
+            let _rm = Rm(dir.clone());
+            let profile = dir.join("p.json").display().to_string();
+            let (k1, k2) = (key("a", &[]), key("b", &[]));
+            let (f1, f2) = (path(&profile, &k1), path(&profile, &k2));
+            assert_ne!(f1, f2);
+            write(&f1, &k1, &prog());
+            assert_eq!(read(&f1, &k1).unwrap().0.len(), 2);
+            assert!(read(&f1, &k2).is_none());
+            assert!(read(&f2, &k2).is_none());
+        }
+    }
 }
 
 /// Compile a profile given as JSON text for a process holding `caps`.
@@ -331,6 +517,36 @@ mod tests {
         let caps = crate::defaults::default_capabilities();
         let ctx = compile(&text, &caps).unwrap();
         assert!(bpf_len(&ctx, "default") > 100);
+    }
+
+    #[test]
+    fn cached_program_equals_compiled() {
+        let Ok(text) = std::fs::read_to_string(PROFILE) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("berth-seccomp-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        struct Rm(std::path::PathBuf);
+        impl Drop for Rm {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _rm = Rm(dir.clone());
+        let profile = dir.join("default.json");
+        std::fs::write(&profile, &text).unwrap();
+        let caps = crate::defaults::default_capabilities();
+        let path = profile.display().to_string();
+        let first = load_profile(&path, &caps).unwrap();
+        let cached = cache::path(&path, &cache::key(&text, &caps));
+        assert!(cached.exists(), "the compiled program is cached");
+        let second = load_profile(&path, &caps).unwrap();
+        let words = |p: &Program| -> Vec<(u16, u8, u8, u32)> {
+            p.0.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+        };
+        assert_eq!(words(&first), words(&second));
+        let compiled = Program::from_context(&compile(&text, &caps).unwrap()).unwrap();
+        assert_eq!(words(&compiled), words(&second));
     }
 
     #[test]

@@ -91,7 +91,7 @@ fn run(config_path: &Path) -> i32 {
         return fail(format!("shim setup: {e}"), None);
     }
     if !cfg.shim_pid_file.is_empty() {
-        if let Err(e) = sys::write_atomic(
+        if let Err(e) = sys::write_replace_nosync(
             Path::new(&cfg.shim_pid_file),
             std::process::id().to_string().as_bytes(),
         ) {
@@ -173,7 +173,7 @@ fn run(config_path: &Path) -> i32 {
         }
     };
     if !cfg.pid_file.is_empty() {
-        if let Err(e) = sys::write_atomic(Path::new(&cfg.pid_file), pid.to_string().as_bytes()) {
+        if let Err(e) = sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes()) {
             let _ = std::fs::remove_file(&cfg.socket);
             return abandon(format!("writing {}: {e}", cfg.pid_file), &cfg, launched);
         }

@@ -209,6 +209,17 @@ pub fn stderr_to(log: &Path) -> io::Result<()> {
 
 /// Write `data` to `path` atomically: temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_replace(path, data, true)
+}
+
+/// Like [`write_atomic`] without the fsync, for files that mean nothing after a crash
+/// of the machine (pid files: every process is gone then). Readers still never see a
+/// partial file.
+pub fn write_replace_nosync(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_replace(path, data, false)
+}
+
+fn write_replace(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -218,7 +229,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let res = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if res.is_err() {

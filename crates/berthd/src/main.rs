@@ -111,7 +111,7 @@ async fn run(settings: Settings) -> Result<()> {
         "Daemon has completed initialization",
     );
 
-    wait_for_signal().await?;
+    wait_for_signal(&settings).await?;
     log(
         &settings,
         LogLevel::Info,
@@ -151,15 +151,24 @@ fn engine_config(
     Ok(cfg)
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// Wait for SIGTERM or SIGINT. SIGHUP (a config reload for dockerd) is logged and
+/// ignored rather than killing the daemon.
+async fn wait_for_signal(settings: &Settings) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => log(
+                settings,
+                LogLevel::Warn,
+                "SIGHUP: reloading the configuration is not supported; restart berthd instead",
+            ),
+        }
     }
-    Ok(())
 }
 
 /// The daemon's pid file; removed when dropped (only ever created by us).

@@ -617,3 +617,154 @@ impl Drop for PtySession {
         let _ = self.child.wait();
     }
 }
+
+// ---- Faults and abuse helpers (appended; used by tests/faults.rs and tests/abuse.rs) ----
+
+/// Print one `FIGURE name=value` line on stderr; `scripts/faults.sh` collects them.
+pub fn figure(name: &str, value: impl std::fmt::Display) {
+    eprintln!("FIGURE {name}={value}");
+}
+
+impl Daemon {
+    /// Send a raw HTTP request head plus a binary body; the whole answer (connection closes).
+    pub fn raw_bytes(&self, head: &str, body: &[u8]) -> std::io::Result<String> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// What this daemon left behind on the host, one line per leak: cgroup dirs below the
+    /// cgroup parent, processes in them, mounts (overlays, binds, netns files) below the
+    /// test root, shim control sockets. Empty when nothing leaked.
+    pub fn leaks(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in self.container_pids() {
+            out.push(format!("process {p} still in a container cgroup"));
+        }
+        let mut dirs = vec![Path::new("/sys/fs/cgroup").join(&self.cgroup_parent)];
+        if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+            dirs.extend(rd.flatten().map(|e| e.path().join(&self.cgroup_parent)));
+        }
+        for d in dirs {
+            if let Ok(rd) = fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                        out.push(format!("cgroup {}", e.path().display()));
+                    }
+                }
+            }
+        }
+        let prefix = self.root.to_string_lossy().to_string();
+        if let Ok(info) = fs::read_to_string("/proc/self/mountinfo") {
+            for l in info.lines() {
+                if let Some(p) = l.split(' ').nth(4) {
+                    // The test's own loop-mounted data root is not a leak.
+                    if p.starts_with(&prefix) && Path::new(p) != self.data_root {
+                        out.push(format!("mount {p}"));
+                    }
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.exec_root.join("s")) {
+            for e in rd.flatten() {
+                out.push(format!("shim socket {}", e.path().display()));
+            }
+        }
+        out
+    }
+
+    /// Container directories in the data root (ids).
+    pub fn container_dirs(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(self.data_root.join("containers"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// A small ext4 filesystem in a loop-mounted image file (a disk that can fill up).
+/// `Drop` unmounts it (lazily), detaches the loop device and deletes the image.
+/// Declare it before the [`Daemon`] that uses it so it is dropped after the daemon.
+pub struct LoopFs {
+    pub image: PathBuf,
+    pub mountpoint: PathBuf,
+    pub device: String,
+}
+
+impl LoopFs {
+    /// Make a `size_mb` ext4 image and mount it on `mountpoint` (created if missing).
+    pub fn mount(size_mb: u64, mountpoint: &Path) -> LoopFs {
+        let image = PathBuf::from(format!("/tmp/be-loop-{}.img", rand_hex(8)));
+        let f = fs::File::create(&image).unwrap();
+        f.set_len(size_mb << 20).unwrap();
+        drop(f);
+        let mut guard = LoopFs {
+            image: image.clone(),
+            mountpoint: mountpoint.to_path_buf(),
+            device: String::new(),
+        };
+        let mk = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(&image)
+            .output()
+            .expect("mkfs.ext4");
+        assert!(mk.status.success(), "mkfs.ext4: {mk:?}");
+        let dev = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&image)
+            .output()
+            .expect("losetup");
+        assert!(dev.status.success(), "losetup: {dev:?}");
+        guard.device = String::from_utf8_lossy(&dev.stdout).trim().to_string();
+        fs::create_dir_all(mountpoint).unwrap();
+        let m = Command::new("mount")
+            .arg(&guard.device)
+            .arg(mountpoint)
+            .output()
+            .expect("mount");
+        assert!(m.status.success(), "mount: {m:?}");
+        guard
+    }
+
+    /// Bytes still free for root on the filesystem.
+    pub fn free_bytes(&self) -> u64 {
+        let c = std::ffi::CString::new(self.mountpoint.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: statvfs writes into the zeroed struct; the path is NUL-terminated.
+        unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+                return 0;
+            }
+            st.f_bavail * st.f_frsize
+        }
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        if let Ok(c) = std::ffi::CString::new(self.mountpoint.to_string_lossy().as_bytes()) {
+            // SAFETY: umount2 with a valid path; failure (already unmounted) is harmless.
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+        if !self.device.is_empty() {
+            for _ in 0..20 {
+                let st = Command::new("losetup").arg("-d").arg(&self.device).status();
+                if matches!(st, Ok(s) if s.success()) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = fs::remove_file(&self.image);
+    }
+}

@@ -29,12 +29,12 @@ pub async fn events(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError>
             line.push(b'\n');
             Bytes::from(line)
         };
-        // The last replayed event: a live event not newer than it was already sent
-        // (the backend may hand out an event both as past and live).
-        let mut replayed_upto = i64::MIN;
-        for e in feed.past.iter().filter(|e| in_window(e)) {
-            replayed_upto = replayed_upto.max(e.time_nano);
-            if matches(&filters, e) && tx.send(send(e)).await.is_err() {
+        for e in feed
+            .past
+            .iter()
+            .filter(|e| in_window(e) && matches(&filters, e))
+        {
+            if tx.send(send(e)).await.is_err() {
                 return;
             }
         }
@@ -57,8 +57,7 @@ pub async fn events(api: &Api, ctx: &ReqCtx) -> Result<Response<Body>, ApiError>
                 got = next => match got {
                     None => return, // `until` reached
                     Some(Ok(e)) => {
-                        let fresh = e.time_nano > replayed_upto;
-                        if fresh && in_window(&e) && matches(&filters, &e) && tx.send(send(&e)).await.is_err() {
+                        if in_window(&e) && matches(&filters, &e) && tx.send(send(&e)).await.is_err() {
                             return;
                         }
                     }
