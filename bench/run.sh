@@ -1,45 +1,80 @@
 #!/usr/bin/env bash
-# Side-by-side benchmarks: Berth and Docker on the same machine, in the same run,
-# alternating (hyperfine), medians and ratios printed at the end.
+# Side-by-side benchmarks: Berth and Docker on the same machine, in the same run
+# (hyperfine), medians and ratios printed at the end, with the goals of the foundation
+# issue: `run --rm busybox true` at least 25x faster than Docker's, and at most 15 ms
+# with `--network none`.
 #
 #   bench/run.sh            # all benchmarks
-#   RUNS=30 bench/run.sh    # more runs per command
+#   RUNS=50 bench/run.sh    # more runs per command (default 30)
 #
-# Starts its own berthd and dockerd on private sockets and data roots and removes
-# everything on exit. No container traffic leaves the machine: the benchmarks run `true`.
+# Starts its own berthd and dockerd on private sockets, data and exec roots and removes
+# everything on exit, even on failure or Ctrl-C: both daemons, containerd and its
+# shims, mounts, cgroups, the docker0 bridge. dockerd runs with --iptables=false and
+# --ip-forward=false so it leaves the host's firewall and forwarding alone (neither
+# touches the per-container path of `run --rm true`: no ports are published). No
+# container traffic leaves the machine: the benchmarks run `true`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS="${RUNS:-20}"
+RUNS="${RUNS:-30}"
 scripts/deps.sh bench
 cargo build --release --locked --bins >/dev/null
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
 
 work=$(mktemp -d /tmp/berth-bench-XXXX)
 bsock="$work/berth.sock"
 dsock="$work/docker.sock"
+had_docker0=0
+ip link show docker0 >/dev/null 2>&1 && had_docker0=1
+
+# Pids of processes whose command line mentions our work dir (containerd and its
+# shims, started by our dockerd with paths under it).
+ours() {
+  local p
+  for p in /proc/[0-9]*; do
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$work/" && echo "${p#/proc/}"
+  done
+  return 0
+}
+
 cleanup() {
   set +e
-  [ -f "$work/berthd.pid" ] && kill -9 "$(cat "$work/berthd.pid")" 2>/dev/null
+  if [ -f "$work/berthd.pid" ]; then
+    "$bin/berth" -H "unix://$bsock" rm -f bench-exec >/dev/null 2>&1
+    kill "$(cat "$work/berthd.pid")" 2>/dev/null
+  fi
   if [ -f "$work/dockerd.pid" ]; then
     DOCKER_HOST="unix://$dsock" docker rm -f bench-exec >/dev/null 2>&1
-    kill "$(cat "$work/dockerd.pid")" 2>/dev/null
-    sleep 2
+    dpid=$(cat "$work/dockerd.pid")
+    kill -TERM "$dpid" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$dpid" 2>/dev/null
   fi
+  sleep 0.2
+  for p in $(ours); do kill -KILL "$p" 2>/dev/null; done
   for f in "$work"/data/containers/*/shim.pid "$work"/data/containers/*/init.pid; do
     [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
   done
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  for c in /sys/fs/cgroup/*/berth-bench; do [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null; done
+  for c in /sys/fs/cgroup/*/berth-bench /sys/fs/cgroup/*/docker-bench; do
+    [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+  # dockerd leaves its bridge behind; remove it only if it was not there before.
+  if [ "$had_docker0" = 0 ] && ip link show docker0 >/dev/null 2>&1; then
+    ip link del docker0 2>/dev/null
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 scripts/busybox-rootfs.sh "$work/busybox.tar" >/dev/null
 
 # Berth.
-target/release/berthd -H "unix://$bsock" --data-root "$work/data" --exec-root "$work/run" \
+echo '{}' >"$work/none.json"
+"$bin/berthd" -H "unix://$bsock" --data-root "$work/data" --exec-root "$work/run" \
   --cgroup-parent berth-bench --config-file "$work/none.json" >"$work/berthd.log" 2>&1 &
 echo $! >"$work/berthd.pid"
-berth() { target/release/berth -H "unix://$bsock" "$@"; }
+berth() { "$bin/berth" -H "unix://$bsock" "$@"; }
 for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
 berth import "$work/busybox.tar" busybox >/dev/null
 
@@ -47,7 +82,8 @@ berth import "$work/busybox.tar" busybox >/dev/null
 have_docker=0
 if command -v dockerd >/dev/null; then
   dockerd --data-root "$work/docker" --exec-root "$work/dexec" -H "unix://$dsock" \
-    --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
+    --pidfile "$work/dockerd.pid" --cgroup-parent docker-bench \
+    --iptables=false --ip-forward=false >"$work/dockerd.log" 2>&1 &
   for _ in $(seq 200); do DOCKER_HOST="unix://$dsock" docker version >/dev/null 2>&1 && { have_docker=1; break; }; sleep 0.1; done
 fi
 dk() { DOCKER_HOST="unix://$dsock" docker "$@"; }
@@ -68,15 +104,15 @@ compare() { # name, berth command, docker command
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
 b = r["berth"]["median"] * 1000
-line = f"{sys.argv[2]:<28} berth {b:9.1f} ms"
+line = f"{sys.argv[2]:<28} berth {b:7.1f} ms (min {r['berth']['min'] * 1000:5.1f})"
 if "docker" in r:
     d = r["docker"]["median"] * 1000
-    line += f"   docker {d:9.1f} ms   docker/berth = {d / b:6.1f}x"
+    line += f"   docker {d:7.1f} ms   docker/berth = {d / b:5.1f}x"
 print(line)
 PY
 }
 
-B="target/release/berth -H unix://$bsock"
+B="$bin/berth -H unix://$bsock"
 D="docker -H unix://$dsock"
 compare run-rm-true "$B run --rm busybox true" "$D run --rm busybox true"
 compare run-rm-true-net-none "$B run --rm --network none busybox true" "$D run --rm --network none busybox true"
@@ -87,15 +123,27 @@ compare exec-true "$B exec bench-exec true" "$D exec bench-exec true"
 # Memory: private memory of one shim (Berth) vs one containerd shim (Docker).
 pss() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
 bshim=$(cat "$work"/data/containers/*/shim.pid 2>/dev/null | head -n1)
-mem="memory per container       berth-shim $(pss "$bshim") kB private"
+mem="memory per container         berth-shim $(pss "$bshim") kB private"
 if [ "$have_docker" = 1 ]; then
-  dshim=$(pgrep -f containerd-shim | head -n1 || true)
+  dshim=$(for p in $(ours); do grep -q containerd-shim "/proc/$p/comm" 2>/dev/null && echo "$p"; done | head -n1)
   [ -n "$dshim" ] && mem+="   containerd-shim $(pss "$dshim") kB private"
 fi
 echo "$mem" >>"$results"
-echo "daemon idle RSS            berthd $(awk '/VmRSS/ {print $2}' /proc/"$(cat "$work/berthd.pid")"/status) kB" \
+echo "daemon idle RSS              berthd $(awk '/VmRSS/ {print $2}' /proc/"$(cat "$work/berthd.pid")"/status) kB" \
   "$( [ "$have_docker" = 1 ] && echo "  dockerd $(awk '/VmRSS/ {print $2}' /proc/"$(cat "$work/dockerd.pid")"/status) kB")" >>"$results"
 
+# The issue's goals, from the medians above.
+python3 - "$work" "$have_docker" >>"$results" <<'PY'
+import json, sys
+work, have_docker = sys.argv[1], sys.argv[2] == "1"
+med = lambda n, c: {x["command"]: x for x in json.load(open(f"{work}/{n}.json"))["results"]}[c]["median"] * 1000
+none = med("run-rm-true-net-none", "berth")
+print(f"goal: run --rm --network none <= 15 ms: {none:.1f} ms {'met' if none <= 15 else 'NOT met'}")
+if have_docker:
+    ratio = med("run-rm-true", "docker") / med("run-rm-true", "berth")
+    print(f"goal: run --rm true >= 25x faster than docker: {ratio:.1f}x {'met' if ratio >= 25 else 'NOT met'}")
+PY
+
 echo
-echo "== Berth vs Docker (medians of $RUNS runs, same machine, same run) =="
+echo "== Berth vs Docker (medians of $RUNS runs, same machine, same run; load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
 cat "$results"

@@ -10,7 +10,10 @@ export CARGO_TERM_COLOR=never
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-cargo build --workspace --bins --locked || exit 1
+# FAULTS_NO_BUILD=1 runs the binaries already built (BERTH_BIN_DIR or the target dir).
+if [ -z "${FAULTS_NO_BUILD:-}" ]; then
+  cargo build --workspace --bins --locked || exit 1
+fi
 bin_dir="${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
 status=0
 if command -v cargo-nextest >/dev/null; then
@@ -30,7 +33,7 @@ echo
 echo "==== Faults and abuse: figures ===="
 grep -o 'FIGURE [A-Za-z0-9_]*=[0-9.]*' "$log" | sed 's/^FIGURE //' | awk -F= '
   { if ($1 ~ /_ms$/) { if (!($1 in v) || $2 + 0 > v[$1] + 0) v[$1] = $2 } else v[$1] += $2 }
-  END { for (k in v) printf "  %-28s %s\n", k, v[k] }' | sort
+  END { for (k in v) printf "  %-32s %s\n", k, v[k] }' | sort
 # sum REGEX: the total of every figure whose name matches.
 sum() { grep -oE "FIGURE ($1)=[0-9]+" "$log" | awk -F= '{ s += $2 } END { print s + 0 }'; }
 passed=$(grep -cE '^test [a-z0-9_]+ \.\.\. ok$' "$log" || true)

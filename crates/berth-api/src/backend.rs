@@ -339,6 +339,16 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
         not_supported("pushing images")
     }
+    /// `POST /build`: builds from the context tar fed chunk by chunk. The stream carries
+    /// Docker's JSON lines (`{"stream":…}`, then `{"aux":{"ID":…}}` or an error message),
+    /// each ending in `\r\n`.
+    fn image_build(
+        &self,
+        _context: mpsc::Receiver<Bytes>,
+        _req: berth_build::BuildRequest,
+    ) -> BoxFut<'_, ByteStream> {
+        not_supported("image builds")
+    }
     /// `POST /auth`: check credentials against a registry; the reply body.
     fn registry_login(&self, _auth: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
         not_supported("registry login")

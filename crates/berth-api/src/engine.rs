@@ -23,6 +23,7 @@ impl From<EngineError> for ApiError {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
             ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.message)
@@ -468,12 +469,45 @@ impl Backend for EngineBackend {
         fut(async move { self.engine.image_load(blocking_reader(tar)).await })
     }
 
+    fn image_build(
+        &self,
+        context: mpsc::Receiver<Bytes>,
+        req: berth_build::BuildRequest,
+    ) -> BoxFut<'_, crate::backend::ByteStream> {
+        fut(async move { self.engine.build(blocking_reader(context), req).await })
+    }
+
     fn image_prune(&self, f: Filters) -> BoxFut<'_, ImagePruneResponse> {
         fut(async move { self.engine.image_prune(&filters(f)).await })
     }
 
     fn disk_usage(&self) -> BoxFut<'_, DiskUsage> {
         fut(async move { self.engine.disk_usage().await })
+    }
+
+    fn image_pull(
+        &self,
+        reference: String,
+        platform: Option<String>,
+        auth: Option<String>,
+    ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
+        fut(async move {
+            self.engine
+                .image_pull(&reference, platform.as_deref(), auth.as_deref())
+                .await
+        })
+    }
+
+    fn image_push(
+        &self,
+        reference: String,
+        auth: Option<String>,
+    ) -> BoxFut<'_, mpsc::Receiver<serde_json::Value>> {
+        fut(async move { self.engine.image_push(&reference, auth.as_deref()).await })
+    }
+
+    fn registry_login(&self, auth: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
+        fut(async move { self.engine.registry_login(auth).await })
     }
 }
 

@@ -9,6 +9,12 @@
 //! - client → stdin through the [`DetachFilter`] (default `ctrl-p,ctrl-q`): the detach
 //!   sequence ends the attach and leaves the process running;
 //! - the client closing its write side is stdin EOF; output keeps flowing.
+//!
+//! The session ends with [`close`]: our write side is shut down first (the client sees
+//! EOF after the last output), then input the client still sends is read and discarded
+//! for a moment. Closing a unix or TCP socket with unread bytes in its receive buffer
+//! makes the kernel reset the connection, and a client that has not yet read the tail
+//! of the output would get "connection reset by peer" instead of it and its EOF.
 
 use crate::body::{empty, Body};
 use crate::error::ApiError;
@@ -247,9 +253,34 @@ where
     (end, client_rd.unsplit(client_wr))
 }
 
+/// How long [`close`] keeps discarding input the client still sends.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// End a hijacked session cleanly: shut down the write side (the client reads EOF),
+/// then read and discard input until the client closes its side, fails, or `drain`
+/// passes, and only then drop the connection (see the module docs for why).
+pub async fn close<C>(mut conn: C, drain: std::time::Duration)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    if conn.shutdown().await.is_err() {
+        return;
+    }
+    let discard = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = conn.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(drain, discard).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn detach_keys_parse_like_docker() {
@@ -336,5 +367,35 @@ mod tests {
         let mut seen = Vec::new();
         crd.read_to_end(&mut seen).await.unwrap();
         assert!(seen.is_empty());
+    }
+    #[tokio::test]
+    async fn close_sends_eof_then_discards_unread_input() {
+        let (client_side, server_side) = tokio::io::duplex(64);
+        let task = tokio::spawn(close(server_side, Duration::from_secs(5)));
+        let (mut crd, mut cwr) = tokio::io::split(client_side);
+        // The client sees EOF at once, although it is still sending.
+        let mut seen = Vec::new();
+        crd.read_to_end(&mut seen).await.unwrap();
+        assert!(seen.is_empty());
+        // Far more than the pipe holds: only a reader on the other side lets this end.
+        for _ in 0..64 {
+            cwr.write_all(&[7u8; 1024]).await.unwrap();
+        }
+        assert!(!task.is_finished());
+        cwr.shutdown().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("close ends at the client's EOF")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn close_gives_up_after_the_drain_timeout() {
+        let (client_side, server_side) = tokio::io::duplex(64);
+        let t = std::time::Instant::now();
+        // The client never closes its side.
+        close(server_side, Duration::from_millis(200)).await;
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        drop(client_side);
     }
 }

@@ -23,6 +23,11 @@ impl Query {
         Query { pairs }
     }
 
+    /// Every pair in request order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs

@@ -59,6 +59,8 @@ pub enum Route {
     ImagePrune,
     ImagePush(String),
     Auth,
+    /// `POST /build` (the legacy builder protocol).
+    Build,
 
     /// A Docker API area Berth does not serve yet; answered 501 naming it (the text is
     /// the subject of the sentence, with its verb: `volumes are`).
@@ -76,7 +78,6 @@ fn unsupported(path: &str) -> Option<&'static str> {
     const AREAS: &[(&str, &str)] = &[
         ("/volumes", "volumes are"),
         ("/networks", "networks are"),
-        ("/build", "image builds are"),
         ("/session", "build sessions are"),
         ("/images/search", "image search is"),
         ("/distribution", "registry distribution is"),
@@ -122,6 +123,7 @@ fn known_route(method: &Method, path: &str) -> Option<Route> {
         "/images/prune" if post => return Some(Route::ImagePrune),
         "/commit" if post => return Some(Route::Commit),
         "/auth" if post => return Some(Route::Auth),
+        "/build" if post => return Some(Route::Build),
         _ => {}
     }
 

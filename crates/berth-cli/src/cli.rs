@@ -70,6 +70,8 @@ pub enum Cmd {
     Top(TopArgs),
     /// Update configuration of one or more containers
     Update(UpdateArgs),
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// List images
@@ -233,6 +235,8 @@ pub enum SystemCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(crate::build::BuildArgs),
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),

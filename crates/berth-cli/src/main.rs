@@ -6,6 +6,7 @@
 
 mod attach;
 mod auth;
+mod build;
 mod cli;
 mod container;
 mod cp;
@@ -49,6 +50,7 @@ fn usage_args(path: &str) -> &'static str {
         (_, "update") => "[OPTIONS] CONTAINER [CONTAINER...]",
         (_, "inspect") => "[OPTIONS] NAME|ID [NAME|ID...]",
         (_, "import") => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        (_, "build") => "[OPTIONS] PATH | URL | -",
         (_, "rmi") | ("image rm" | "image remove", _) => "[OPTIONS] IMAGE [IMAGE...]",
         (_, "tag") => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
         (_, "prune") => "[OPTIONS]",
@@ -353,6 +355,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Cmd::Top(a) | Cmd::Container(ContainerCmd::Top(a)) => container::top(&c, a),
         Cmd::Update(a) | Cmd::Container(ContainerCmd::Update(a)) => container::update(&c, a),
         Cmd::Container(ContainerCmd::Prune(a)) => container::prune(&c, a),
+        Cmd::Build(a) | Cmd::Image(ImageCmd::Build(a)) => build::build(&c, a),
         Cmd::Import(a) | Cmd::Image(ImageCmd::Import(a)) => images::import(&c, a),
         Cmd::Images(a) | Cmd::Image(ImageCmd::Ls(a)) => images::images(&c, a),
         Cmd::Rmi(a) | Cmd::Image(ImageCmd::Rm(a)) => images::rmi(&c, a),

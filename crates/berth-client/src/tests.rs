@@ -159,13 +159,11 @@ fn daemon_error_carries_status_and_message() {
     let body = r#"{"message":"No such container: x"}"#;
     let (sock, h) = fake_server(
         &dir.0,
-        vec![
-            format!(
-                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .into_bytes(),
-        ],
+        vec![format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()],
     );
     let c = Client::new(&format!("unix://{}", sock.display())).unwrap();
     let e = c.container_inspect("x", false).unwrap_err();

@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::watch;
 
+/// Directory under the data root where removed containers' directories wait for their
+/// background deletion (same filesystem as `containers/`, so moving there is a rename).
+pub(crate) const TRASH_DIR: &str = "trash";
+
 /// Options of `GET /containers/json`.
 #[derive(Debug, Clone, Default)]
 pub struct ListOptions {
@@ -338,7 +342,7 @@ impl Engine {
                 std::fs::create_dir_all(d)
                     .map_err(|e| EngineError::io(format!("creating {}", d.display()), e))?;
             }
-            write_json(&cfg_path, &rec2)
+            crate::record::save_record(&cfg_path, &rec2)
         })
         .await?;
         if let Err(e) = res {
@@ -578,6 +582,11 @@ impl Engine {
         let ctr = self.lookup(name)?;
         let new = names::validate_name(new_name)?;
         let _op = ctr.op.lock().await;
+        if ctr.watch.borrow().removed {
+            // Removed while we waited for the lock: its old name may already belong to
+            // a new container.
+            return Err(EngineError::no_such_container(name));
+        }
         let old = lock(&ctr.rec).name.clone();
         if old == new {
             return Err(EngineError::invalid(
@@ -592,7 +601,9 @@ impl Engine {
                 )));
             }
             names.insert(new.clone(), ctr.id.clone());
-            names.remove(&old);
+            if names.get(&old) == Some(&ctr.id) {
+                names.remove(&old);
+            }
         }
         let snap = {
             let mut r = lock(&ctr.rec);
@@ -671,8 +682,23 @@ impl Engine {
     pub(crate) async fn destroy(&self, ctr: &Arc<Ctr>, snap: &ContainerRecord) -> Result<()> {
         let dir = ctr.paths.dir.clone();
         let socket = ctr.socket.clone();
+        let trash = self.cfg.data_root.join(TRASH_DIR);
         let res = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_file(&socket);
+            // One rename takes the directory out of `containers/` (the id and name are
+            // free at once, `wait condition=removed` answers without waiting for the
+            // disk); its content, the writable layer above all, is deleted in the
+            // background. Leftovers (a crash meanwhile) go at the next daemon start.
+            if let Some(name) = dir.file_name() {
+                let _ = std::fs::create_dir_all(&trash);
+                let to = trash.join(name);
+                if std::fs::rename(&dir, &to).is_ok() {
+                    std::thread::spawn(move || {
+                        let _ = std::fs::remove_dir_all(&to);
+                    });
+                    return Ok(());
+                }
+            }
             match std::fs::remove_dir_all(&dir) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -688,11 +714,8 @@ impl Engine {
             lock(&ctr.rec).state.dead = true;
             return Err(e);
         }
-        if let Some(h) = &self.cgroups {
-            if let Ok(cg) = berth_cgroups::Cgroup::open(h, &self.cgroup_rel(snap)) {
-                let _ = cg.destroy();
-            }
-        }
+        // Normally the shim removed it; after a shim died, processes may be left in it.
+        self.end_cgroup(snap).await;
         self.containers
             .write()
             .unwrap_or_else(|e| e.into_inner())

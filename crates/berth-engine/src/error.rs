@@ -14,6 +14,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// 304: nothing to do (start of a running container, stop of a stopped one).
     NotModified,
+    /// 401: a registry refused the credentials (`docker login`).
+    Unauthorized,
     /// 500: anything else (I/O, shim failures).
     Internal,
 }

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Which view of the container's files a worker thread gets.
 #[derive(Debug, Clone)]
-enum View {
+pub(crate) enum View {
     /// The running container's root, through `/proc/<pid>/root`.
     Live(i32),
     /// An overlay of the layers mounted at `mountpoint` in a private namespace;
@@ -153,7 +153,7 @@ fn leave(view: &View, host_root: Option<std::fs::File>) {
 }
 
 /// Runs `f` on a new thread inside `view`; the scratch mount point is removed after.
-async fn in_view<T: Send + 'static>(
+pub(crate) async fn in_view<T: Send + 'static>(
     view: View,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -302,7 +302,12 @@ fn check_dir_non_dir(f: &mut std::fs::File, dest: &Path) -> Result<()> {
 }
 
 impl Engine {
-    fn view_of(&self, ctr: &Arc<Ctr>, writable: bool, prefer_live: bool) -> Result<View> {
+    pub(crate) fn view_of(
+        &self,
+        ctr: &Arc<Ctr>,
+        writable: bool,
+        prefer_live: bool,
+    ) -> Result<View> {
         let rec = ctr.snapshot();
         if prefer_live && rec.state.running && rec.state.pid > 0 {
             return Ok(View::Live(rec.state.pid as i32));

@@ -103,8 +103,9 @@ impl Engine {
         Ok(id.as_str().to_string())
     }
 
-    /// `GET /images/json`. `all` is accepted for compatibility (no intermediate images).
-    pub async fn image_list(&self, _all: bool, f: &Filters) -> Result<Vec<ImageSummary>> {
+    /// `GET /images/json`. Without `all`, untagged images that are the parent of another
+    /// (a build's intermediate steps) are hidden, and they are not dangling, as in Docker.
+    pub async fn image_list(&self, all: bool, f: &Filters) -> Result<Vec<ImageSummary>> {
         f.validate(&["dangling", "label", "reference", "before", "since", "until"])?;
         let images = self.images.list();
         let bound = |key: &str| -> Result<Option<String>> {
@@ -115,10 +116,16 @@ impl Engine {
         };
         let before = bound("before")?;
         let since = bound("since")?;
+        let parents: std::collections::HashSet<String> =
+            images.iter().map(|i| i.parent.clone()).collect();
         let mut out = Vec::new();
         for img in images {
+            let intermediate = img.repo_tags.is_empty() && parents.contains(img.id.as_str());
+            if intermediate && !all {
+                continue;
+            }
             if let Some(d) = f.get("dangling").first() {
-                let dangling = img.repo_tags.is_empty();
+                let dangling = img.repo_tags.is_empty() && !intermediate;
                 if (d == "true" || d == "1") != dangling {
                     continue;
                 }
@@ -161,7 +168,7 @@ impl Engine {
     /// `GET /system/df`: images with their container counts and shared sizes,
     /// containers with their sizes, the total size of all layers.
     pub async fn disk_usage(&self) -> Result<DiskUsage> {
-        let mut images = self.image_list(false, &Filters::default()).await?;
+        let mut images = self.image_list(true, &Filters::default()).await?;
         let containers = self
             .list(crate::ListOptions {
                 all: true,
@@ -224,8 +231,14 @@ impl Engine {
             .collect();
         let mut deleted = Vec::new();
         let mut reclaimed = 0u64;
-        for img in self.images.list() {
-            if used.iter().any(|u| u == img.id.as_str()) || (!all && !img.repo_tags.is_empty()) {
+        let list = self.images.list();
+        // A build's intermediate images (parents of others) are not dangling.
+        let parents: std::collections::HashSet<String> =
+            list.iter().map(|i| i.parent.clone()).collect();
+        for img in list {
+            if used.iter().any(|u| u == img.id.as_str())
+                || (!all && (!img.repo_tags.is_empty() || parents.contains(img.id.as_str())))
+            {
                 continue;
             }
             if until

@@ -39,6 +39,9 @@
 //! image_tag(name, repo, tag)  image_history(name) -> Vec<ImageHistoryItem>
 //! image_save(names) -> mpsc::Receiver<Vec<u8>>   image_load(reader) -> Vec<String> (progress lines)
 //! image_prune(&Filters) -> ImagePruneResponse     disk_usage() -> DiskUsage (/system/df)
+//! image_pull(ref, platform, auth) / image_push(ref, auth) -> mpsc::Receiver<Value>  (pull.rs, push.rs)
+//! registry_login(auth JSON) -> Value               (distribution.rs)
+//! build(context tar, berth_build::BuildRequest) -> mpsc::Receiver<Vec<u8>> (JSON lines; build.rs)
 //! ```
 //!
 //! Helpers for the API: [`Filters::parse`] (the `filters` query), [`WaitCondition::parse`],
@@ -63,8 +66,10 @@
 //! (`fsops.rs`); stats come from the container's cgroup (`stats.rs`).
 
 mod attach;
+mod build;
 mod containers;
 pub mod defaults;
+mod distribution;
 mod error;
 mod events;
 mod exec;
@@ -77,6 +82,8 @@ mod lifecycle;
 mod logs;
 mod monitor;
 pub mod names;
+mod pull;
+mod push;
 mod record;
 mod restore;
 mod shimctl;
@@ -88,6 +95,7 @@ mod top;
 
 pub use attach::{AttachOptions, AttachStream};
 pub use containers::ListOptions;
+pub use distribution::check_insecure_registries;
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use fsops::{go_file_mode, CommitRequest, PathStat};
@@ -120,6 +128,8 @@ pub struct EngineConfig {
     pub resolv_conf: PathBuf,
     /// The host's hosts file, used with `--network host`.
     pub hosts_file: PathBuf,
+    /// `--insecure-registry` entries (`host[:port]` or CIDR); loopback is always insecure.
+    pub insecure_registries: Vec<String>,
 }
 
 impl EngineConfig {
@@ -133,6 +143,7 @@ impl EngineConfig {
             default_seccomp_profile: None,
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             hosts_file: PathBuf::from("/etc/hosts"),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -206,6 +217,8 @@ pub struct Engine {
     /// Recent events for `/events?since=`.
     history: Mutex<std::collections::VecDeque<EventMessage>>,
     cgroups: Option<berth_cgroups::Hierarchy>,
+    /// Registry client and layer-blob cache of pull/push, made at first use.
+    dist: std::sync::OnceLock<Arc<distribution::Distribution>>,
     me: Weak<Engine>,
 }
 

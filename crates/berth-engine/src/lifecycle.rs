@@ -342,7 +342,7 @@ impl Engine {
             };
             r.clone()
         };
-        write_json(&p.config(), &snap)?;
+        crate::record::save_record(&p.config(), &snap)?;
         ctr.watch.send_modify(|w| {
             w.running = true;
             w.exit_code = 0;

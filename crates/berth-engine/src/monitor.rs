@@ -5,15 +5,20 @@
 //! If the connection breaks without a reply, the shim is gone: its `exit.json` (written
 //! before it exits) tells how the process ended; without one the shim died abnormally
 //! and the container is recorded as killed (exit code 137, Docker's code for SIGKILL).
+//! A shim that died abnormally leaves the container's processes unsupervised: they are
+//! killed through the container's cgroup and the cgroup removed ([`end_cgroup`]) before
+//! the exit is recorded, so "exited" is true when anyone sees it. A connection that
+//! breaks while the shim process still lives is retried instead.
 
-use crate::record::ContainerRecord;
-use crate::record::{read_json, write_json};
+use crate::record::read_json;
+use crate::record::{ContainerPaths, ContainerRecord};
 use crate::{lock, shimctl, Ctr, Engine};
 use berth_types::shim::{ExitStatus, Request};
 use berth_types::time::{parse_rfc3339, rfc3339_nano};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Exit code recorded when the shim vanished without an exit record.
 pub const SHIM_DIED_EXIT_CODE: i32 = 137;
@@ -23,9 +28,32 @@ impl Engine {
     pub(crate) fn spawn_monitor(&self, ctr: Arc<Ctr>, pid: i32) {
         let Some(engine) = self.arc() else { return };
         tokio::spawn(async move {
-            let exit = wait_for_exit(&ctr).await;
+            let exit = loop {
+                if let Some(exit) = wait_for_exit(&ctr).await {
+                    break exit;
+                }
+                if !shim_alive(&ctr.paths) {
+                    // Its processes must not run on unsupervised (Docker's runtime kills
+                    // the task when its shim dies).
+                    engine.end_cgroup(&ctr.snapshot()).await;
+                    break shim_died();
+                }
+                // The connection broke but the shim lives: wait on it again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
             engine.record_exit(&ctr, pid, exit).await;
         });
+    }
+
+    /// Kills every process left in the container's cgroup (thawing it if frozen), waits
+    /// until they are gone and removes the cgroup. Used when no shim is there to do it:
+    /// after a shim died, at restore, and at removal. Best effort: failures are logged.
+    pub(crate) async fn end_cgroup(&self, rec: &ContainerRecord) {
+        let Some(h) = self.cgroups.clone() else {
+            return;
+        };
+        let rel = self.cgroup_rel(rec);
+        let _ = tokio::task::spawn_blocking(move || end_cgroup(&h, &rel)).await;
     }
 
     /// Records an exit of the run with init `pid` (ignored if that run was already
@@ -55,13 +83,7 @@ impl Engine {
             };
             r.clone()
         };
-        if snap.host_config.auto_remove {
-            // Removed right below: durability buys nothing (after a crash the restore
-            // finds the exit in exit.json anyway).
-            let _ = crate::record::write_json_replace(&ctr.paths.config(), &snap);
-        } else {
-            let _ = write_json(&ctr.paths.config(), &snap);
-        }
+        let _ = crate::record::save_record(&ctr.paths.config(), &snap);
         ctr.watch.send_modify(|w| {
             w.running = false;
             w.exit_code = exit.exit_code as i64;
@@ -133,13 +155,13 @@ impl Engine {
 }
 
 /// Blocks (asynchronously) until the shim reports the exit, or returns what the disk
-/// says when the shim is gone.
-pub(crate) async fn wait_for_exit(ctr: &Arc<Ctr>) -> ExitStatus {
+/// says when the shim is gone; `None` when there is no exit record either.
+pub(crate) async fn wait_for_exit(ctr: &Arc<Ctr>) -> Option<ExitStatus> {
     if let Ok(mut conn) = shimctl::connect(&ctr.socket).await {
         if shimctl::send(&mut conn, &Request::Wait).await.is_ok() {
             if let Ok(reply) = shimctl::read_reply(&mut conn).await {
                 if let Some(exit) = reply.exit {
-                    return exit;
+                    return Some(exit);
                 }
             }
         }
@@ -148,11 +170,85 @@ pub(crate) async fn wait_for_exit(ctr: &Arc<Ctr>) -> ExitStatus {
     // moment before declaring it dead.
     for _ in 0..20 {
         if let Some(e) = read_json::<ExitStatus>(&ctr.paths.exit()) {
-            return e;
+            return Some(e);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    shim_died()
+    None
+}
+
+/// Whether the shim of this bundle still runs: the pid in `shim.pid` is a live (not
+/// zombie) process whose command line is `<shim> run …/<id>/shim.json` (a recycled pid
+/// is not mistaken for it).
+pub(crate) fn shim_alive(paths: &ContainerPaths) -> bool {
+    let Some(pid) = std::fs::read_to_string(paths.shim_pid())
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|p| *p > 0)
+    else {
+        return false;
+    };
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold any byte.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    if matches!(state, Some("Z") | Some("X") | None) {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    // Compared by its last components: the daemon that spawned it may have spelled the
+    // data root differently.
+    let Some(id) = paths.dir.file_name() else {
+        return false;
+    };
+    let tail = std::path::Path::new(id).join("shim.json");
+    args.get(1) == Some(&&b"run"[..])
+        && args
+            .get(2)
+            .is_some_and(|a| std::path::Path::new(std::ffi::OsStr::from_bytes(a)).ends_with(&tail))
+}
+
+/// How long [`end_cgroup`] waits for killed processes to leave the cgroup.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// Blocking part of [`Engine::end_cgroup`]: SIGKILL everything in cgroup `rel` (again
+/// every half second, for processes forked meanwhile), wait until it is empty, remove
+/// it. A cgroup that does not exist is fine.
+pub(crate) fn end_cgroup(h: &berth_cgroups::Hierarchy, rel: &str) {
+    let Ok(cg) = berth_cgroups::Cgroup::open(h, rel) else {
+        return;
+    };
+    let deadline = Instant::now() + KILL_WAIT;
+    let mut next_kill = Instant::now();
+    loop {
+        let pids = cg.pids().unwrap_or_default();
+        if pids.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            eprintln!("berth-engine: cgroup {rel} still holds processes {pids:?} after SIGKILL");
+            break;
+        }
+        if Instant::now() >= next_kill {
+            // kill_all freezes first (no fork escapes) and thaws afterwards, also a
+            // cgroup that was frozen (a paused container), so SIGKILL is acted upon.
+            if let Err(e) = cg.kill_all(libc::SIGKILL) {
+                eprintln!("berth-engine: killing the processes of cgroup {rel}: {e}");
+            }
+            next_kill = Instant::now() + Duration::from_millis(500);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Err(e) = cg.destroy() {
+        eprintln!("berth-engine: removing cgroup {rel}: {e}");
+    }
 }
 
 /// The exit recorded when neither the shim nor its exit record exist.
@@ -163,5 +259,67 @@ pub(crate) fn shim_died() -> ExitStatus {
         oom_killed: false,
         started_at: String::new(),
         finished_at: rfc3339_nano(SystemTime::now()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Kills and reaps the child on drop.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn shim_alive_means_a_live_shim_of_this_bundle() {
+        let t = TempDir(std::env::temp_dir().join(format!(
+            "berth-monitor-{}-{:?}",
+            std::process::id(),
+            SystemTime::now()
+        )));
+        let paths = ContainerPaths::new(&t.0, "abc123");
+        std::fs::create_dir_all(&paths.dir).unwrap();
+        // No pid file.
+        assert!(!shim_alive(&paths));
+        // A live process with another command line (this test).
+        std::fs::write(paths.shim_pid(), std::process::id().to_string()).unwrap();
+        assert!(!shim_alive(&paths));
+        // A process whose command line is `<x> run <bundle>/shim.json`: a shell running
+        // a script named `run` that sleeps.
+        std::fs::write(t.0.join("run"), "sleep 30\n").unwrap();
+        let mut child = Reaped(
+            std::process::Command::new("/bin/sh")
+                .arg("run")
+                .arg(paths.shim_config())
+                .current_dir(&t.0)
+                .spawn()
+                .unwrap(),
+        );
+        std::fs::write(paths.shim_pid(), child.0.id().to_string()).unwrap();
+        let wait_for = |want: bool| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while shim_alive(&paths) != want && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            shim_alive(&paths) == want
+        };
+        // Right after fork the child still shows this test's command line.
+        assert!(wait_for(true));
+        // Killed but not reaped yet (a zombie): dead.
+        child.0.kill().unwrap();
+        assert!(wait_for(false));
     }
 }

@@ -112,6 +112,17 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Saves a container's `config.v2.json`: atomically always, durably (fsync) unless the
+/// container is removed at its exit (`--rm`): such a record is gone a moment later,
+/// and after a crash of the machine Docker drops those containers anyway.
+pub fn save_record(path: &Path, rec: &ContainerRecord) -> Result<()> {
+    if rec.host_config.auto_remove {
+        write_json_replace(path, rec)
+    } else {
+        write_json(path, rec)
+    }
+}
+
 /// Serializes `value` as JSON and writes it with [`write_replace`] (no fsync).
 pub fn write_json_replace<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec(value)

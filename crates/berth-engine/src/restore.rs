@@ -9,7 +9,7 @@
 //! daemon does at boot.
 
 use crate::error::{EngineError, Result};
-use crate::monitor::shim_died;
+use crate::monitor::{shim_alive, shim_died};
 use crate::record::{read_json, ContainerPaths, ContainerRecord, CONFIG_FILE};
 use crate::{lock, shimctl, Engine, EngineConfig};
 use berth_image::ImageStore;
@@ -25,6 +25,13 @@ impl Engine {
             std::fs::create_dir_all(&d)
                 .map_err(|e| EngineError::io(format!("creating {}", d.display()), e))?;
         }
+        // Directories of removed containers whose background deletion did not finish.
+        let trash = cfg.data_root.join(crate::containers::TRASH_DIR);
+        if trash.exists() {
+            std::thread::spawn(move || {
+                let _ = std::fs::remove_dir_all(&trash);
+            });
+        }
         let img_root = cfg.data_root.join("image");
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&img_root)).await??;
         let cgroups = berth_cgroups::Hierarchy::detect().ok();
@@ -38,6 +45,7 @@ impl Engine {
             events,
             history: Mutex::new(std::collections::VecDeque::new()),
             cgroups,
+            dist: std::sync::OnceLock::new(),
             me: me.clone(),
         });
         engine.restore().await;
@@ -54,9 +62,15 @@ impl Engine {
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
             let paths = ContainerPaths::new(&dir, &id);
-            let Some(mut rec) = read_json::<ContainerRecord>(&paths.dir.join(CONFIG_FILE)) else {
+            let config = paths.dir.join(CONFIG_FILE);
+            if !config.exists() {
+                sweep_orphan(&paths.dir);
+                continue;
+            }
+            let Some(mut rec) = read_json::<ContainerRecord>(&config) else {
                 continue;
             };
+            sweep_temp_files(&paths.dir);
             if rec.id != id {
                 eprintln!(
                     "berth-engine: skipping {}: id mismatch",
@@ -93,6 +107,8 @@ impl Engine {
                     }
                     let _ = std::fs::remove_file(&ctr.socket);
                 }
+                // Nothing may run in the cgroup of a container that is not running.
+                self.end_cgroup(&rec).await;
                 if rec.state.status == "restarting" {
                     lock(&ctr.rec).state.status = "exited".into();
                 }
@@ -113,7 +129,12 @@ impl Engine {
                         .await;
                     false
                 }
+                // Not answering, yet alive: the monitor keeps trying to reach it.
+                Err(_) if !paths.exit().exists() && shim_alive(&paths) => true,
                 Err(_) => {
+                    // The shim is gone: whatever still runs in the cgroup is unsupervised
+                    // (all of it when the shim died without an exit record).
+                    self.end_cgroup(&rec).await;
                     let exit = read_json::<ExitStatus>(&paths.exit()).unwrap_or_else(shim_died);
                     self.record_exit_restored(&ctr, pid, exit, &mut to_remove, &mut to_start)
                         .await;
@@ -177,5 +198,137 @@ impl Engine {
         } else if Engine::restart_on_boot(&snap) {
             to_start.push(ctr.clone());
         }
+    }
+}
+
+/// Removes a container directory without `config.v2.json`: a create cut short by a
+/// crash (only `rootfs/`, maybe a temp file of the record) or a removal cut short. No
+/// container was ever recorded in it, so none can run from it. Only directories are
+/// touched; a `config.v2.json` that exists, even unreadable, keeps its directory.
+fn sweep_orphan(dir: &std::path::Path) {
+    let is_dir = std::fs::symlink_metadata(dir)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    if !is_dir || dir.join(CONFIG_FILE).exists() {
+        return;
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => eprintln!(
+            "berth-engine: removed {}: no {CONFIG_FILE} (a create or removal cut short)",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => eprintln!(
+            "berth-engine: cannot remove orphan container directory {}: {e}",
+            dir.display()
+        ),
+    }
+}
+
+/// Removes temp files of atomic writes (`.<name>.tmp<pid>`) that a dead process left in
+/// a container directory. A file whose writer still runs (a live shim writing
+/// `exit.json`) is kept.
+fn sweep_temp_files(dir: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_file_writer(&name) else {
+            continue;
+        };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = e.path();
+        if std::fs::remove_file(&path).is_ok() {
+            eprintln!(
+                "berth-engine: removed leftover temp file {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The writer's pid of a temp file named `.<name>.tmp<pid>`, else `None`.
+fn temp_file_writer(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (base, pid) = rest.rsplit_once(".tmp")?;
+    if base.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(std::path::PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let p = std::env::temp_dir().join(format!(
+                "berth-restore-{tag}-{}-{:?}",
+                std::process::id(),
+                std::time::SystemTime::now()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn temp_file_names_give_their_writer() {
+        assert_eq!(temp_file_writer(".config.v2.json.tmp123"), Some(123));
+        assert_eq!(temp_file_writer(".exit.json.tmp7"), Some(7));
+        assert_eq!(temp_file_writer("config.v2.json"), None);
+        assert_eq!(temp_file_writer(".config.v2.json.tmp"), None);
+        assert_eq!(temp_file_writer(".x.tmp12a"), None);
+        assert_eq!(temp_file_writer(".tmp5"), None);
+    }
+
+    #[test]
+    fn sweep_removes_dirs_without_config_and_keeps_the_others() {
+        let t = TempDir::new("sweep");
+        let orphan = t.0.join("orphan");
+        std::fs::create_dir_all(orphan.join("rootfs/upper")).unwrap();
+        std::fs::write(orphan.join(".config.v2.json.tmp99999999"), b"{").unwrap();
+        sweep_orphan(&orphan);
+        assert!(!orphan.exists());
+
+        // An unreadable record still keeps its directory.
+        let kept = t.0.join("kept");
+        std::fs::create_dir_all(kept.join("rootfs")).unwrap();
+        std::fs::write(kept.join(CONFIG_FILE), b"{torn").unwrap();
+        sweep_orphan(&kept);
+        assert!(kept.join("rootfs").is_dir());
+
+        // A plain file named like a container is not touched.
+        let file = t.0.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        sweep_orphan(&file);
+        assert!(file.exists());
+    }
+
+    #[test]
+    fn temp_files_of_dead_writers_are_removed_live_ones_kept() {
+        let t = TempDir::new("tmpfiles");
+        // pid_max is at most 2^22: this pid cannot be alive.
+        let dead = t.0.join(".config.v2.json.tmp99999999");
+        let live = t.0.join(format!(".exit.json.tmp{}", std::process::id()));
+        let other = t.0.join("config.v2.json");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"{}").unwrap();
+        }
+        sweep_temp_files(&t.0);
+        assert!(!dead.exists());
+        assert!(live.exists());
+        assert!(other.exists());
     }
 }

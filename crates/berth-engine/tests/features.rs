@@ -444,10 +444,14 @@ async fn health_checks_follow_the_probe() {
         .exec_ids
         .unwrap_or_default();
     assert!(ids.len() <= 2, "{ids:?}");
+    // The event may follow the state change by a moment: wait for it, bounded.
     let mut seen = Vec::new();
-    while let Ok(ev) = events.try_recv() {
-        if ev.action.starts_with("health_status") {
-            seen.push(ev.action);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains(&"health_status: healthy".to_string()) {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(ev)) if ev.action.starts_with("health_status") => seen.push(ev.action),
+            Ok(Ok(_)) => {}
+            _ => break,
         }
     }
     assert!(

@@ -173,7 +173,9 @@ fn run(config_path: &Path) -> i32 {
         }
     };
     if !cfg.pid_file.is_empty() {
-        if let Err(e) = sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes()) {
+        if let Err(e) =
+            sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
+        {
             let _ = std::fs::remove_file(&cfg.socket);
             return abandon(format!("writing {}: {e}", cfg.pid_file), &cfg, launched);
         }
@@ -189,9 +191,6 @@ fn run(config_path: &Path) -> i32 {
     match server::Server::new(cfg, listener, io, log, launched, sigchld) {
         Ok(server) => server.run(),
         Err(e) => diag(&format!("serving: {e}")),
-    }
-    if let Some(kib) = sys::private_dirty_kib(std::process::id() as i32) {
-        diag(&format!("exiting; private dirty memory {kib} KiB"));
     }
     0
 }

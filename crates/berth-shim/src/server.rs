@@ -61,6 +61,9 @@ pub struct Server {
     exit: Option<ExitStatus>,
     /// Set once the exit work is done: only flushing clients remains until then.
     deadline: Option<Instant>,
+    /// `exit.json` is written and the socket and cgroup are gone: only then may a
+    /// `wait` hear of the exit (the engine removes the container on that reply).
+    exit_recorded: bool,
     sigchld: OwnedFd,
     buf: Vec<u8>,
 }
@@ -91,6 +94,7 @@ impl Server {
             start_error_code: None,
             exit: None,
             deadline: None,
+            exit_recorded: false,
             sigchld,
             buf: vec![0u8; 32 * 1024],
         })
@@ -530,9 +534,11 @@ impl Server {
                     }
                 }
             }
+            // Reaped but not yet recorded (the exit and this request seen in the same
+            // round): wait for `finish`, which answers every waiting client.
             Request::Wait => match &self.exit {
-                Some(_) => self.state_reply(),
-                None => {
+                Some(_) if self.exit_recorded => self.state_reply(),
+                _ => {
                     self.clients[i].mode = Mode::Waiting;
                     return None;
                 }
@@ -596,6 +602,7 @@ impl Server {
         if matches!(self.cfg.task, Task::Container(_)) {
             cgroup::destroy(&self.cfg.task);
         }
+        self.exit_recorded = true;
         let reply = self.state_reply();
         for i in 0..self.clients.len() {
             if self.clients[i].mode == Mode::Requests && !self.clients[i].read_eof {

@@ -248,9 +248,3 @@ pub fn pid_ns(pid: &str) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-/// This process's private dirty memory in KiB (smaps_rollup), for diagnostics.
-pub fn private_dirty_kib(pid: i32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("Private_Dirty:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}

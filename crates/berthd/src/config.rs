@@ -43,6 +43,10 @@ pub struct Flags {
     /// Daemon configuration file.
     #[arg(long, default_value = "/etc/berth/daemon.json")]
     pub config_file: PathBuf,
+    /// Registry (host[:port] or CIDR) reached over plain HTTP or unverified TLS;
+    /// repeatable. Loopback registries are always insecure.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// The resolved settings the daemon runs with.
@@ -62,6 +66,8 @@ pub struct Settings {
     pub seccomp_profile: Option<String>,
     pub log_driver: String,
     pub labels: Vec<String>,
+    /// Flag entries plus daemon.json `insecure-registries`.
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,6 +105,7 @@ struct FileConfig {
     seccomp_profile: Option<String>,
     log_driver: Option<String>,
     labels: Vec<String>,
+    insecure_registries: Vec<String>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig> {
@@ -140,6 +147,7 @@ fn read_file_config(path: &Path) -> Result<FileConfig> {
         seccomp_profile: s("seccomp-profile"),
         log_driver: s("log-driver"),
         labels: list("labels"),
+        insecure_registries: list("insecure-registries"),
     })
 }
 
@@ -197,6 +205,11 @@ impl Flags {
             seccomp_profile: self.seccomp_profile.or(file.seccomp_profile),
             log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
             labels: file.labels,
+            insecure_registries: {
+                let mut v = file.insecure_registries;
+                v.extend(self.insecure_registries);
+                v
+            },
         })
     }
 }
@@ -271,6 +284,31 @@ mod tests {
             PathBuf::from("/run/x.sock")
         );
         assert!(unix_path("tcp://0.0.0.0:2375").is_err());
+    }
+
+    #[test]
+    fn insecure_registries_from_file_and_flags() {
+        let dir = tempfile_dir().join("insecure");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("daemon.json");
+        std::fs::write(&cfg, r#"{"insecure-registries":["10.0.0.0/8"]}"#).unwrap();
+        let flags = Flags::parse_from([
+            "berthd",
+            "--config-file",
+            cfg.to_str().unwrap(),
+            "--insecure-registry",
+            "reg.example:5000",
+            "--insecure-registry",
+            "192.168.1.2",
+            "--shim-binary",
+            "/bin/true",
+        ]);
+        let s = flags.resolve().unwrap();
+        assert_eq!(
+            s.insecure_registries,
+            ["10.0.0.0/8", "reg.example:5000", "192.168.1.2"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -135,6 +135,9 @@ fn engine_config(
         settings.shim_binary.clone(),
     );
     cfg.cgroup_parent = settings.cgroup_parent.clone();
+    berth_engine::check_insecure_registries(&settings.insecure_registries)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.insecure_registries = settings.insecure_registries.clone();
     cfg.default_seccomp_profile = match settings.seccomp_profile.as_deref() {
         None | Some("") | Some("builtin") => Some(default_seccomp.to_path_buf()),
         Some("unconfined") => None,

@@ -343,7 +343,6 @@ fn kill9_daemon_mid_churn_of_50_containers_keeps_true_state() {
 /// kill -9 while clients create containers: after the restart every container
 /// directory belongs to a listed container (a create cut short is undone or completed).
 #[test]
-#[ignore = "bug: a create cut by kill -9 leaves containers/<id>/ with only rootfs/ (no config.v2.json); restore skips it and it is never removed"]
 fn kill9_during_creates_leaves_no_orphan_directory() {
     let mut d = daemon();
     let host = d.host();
@@ -683,7 +682,6 @@ fn kill9_shim_reports_137_and_keeps_logs() {
 /// kill -9 of a shim must take the container's processes with it (Docker's runtime
 /// kills the task when its shim dies): nothing may run on unsupervised.
 #[test]
-#[ignore = "bug: after kill -9 of a shim the container's processes keep running (and outlive rm -f, leaking the cgroup)"]
 fn kill9_shim_ends_the_container_processes() {
     let d = daemon();
     let id = d
@@ -876,7 +874,6 @@ fn stdout_floods_leave_the_daemon_responsive() {
 /// A container that never reads its stdin while the client pushes megabytes into it:
 /// `run -i` still ends with the container's exit code and full output.
 #[test]
-#[ignore = "bug: the hijacked attach connection is reset when the container exits with unread stdin; client gets ECONNRESET and exit 1 (about half the runs)"]
 fn stdin_never_read_still_ends_cleanly() {
     let d = daemon();
     for round in 0..4 {

@@ -74,7 +74,9 @@ pub async fn create(
     let q = &ctx.query;
     if let Some(image) = q.str("fromImage") {
         let tag = q.str("tag");
+        // Clients send a digest pull as `tag=sha256:…`.
         let reference = match tag {
+            Some(t) if !image.contains('@') && t.contains(':') => format!("{image}@{t}"),
             Some(t) if !image.contains('@') => format!("{image}:{t}"),
             _ => image,
         };

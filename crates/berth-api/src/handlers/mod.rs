@@ -2,6 +2,7 @@
 //! query and body, calls one [`crate::backend::Backend`] method and renders the answer;
 //! it never holds daemon state itself.
 
+pub mod build;
 pub mod containers;
 pub mod events;
 pub mod exec;
@@ -74,6 +75,7 @@ pub async fn dispatch(
         Route::ImagePrune => images::prune(api, ctx).await,
         Route::ImagePush(name) => images::push(api, ctx, name, req).await,
         Route::Auth => images::login(api, req).await,
+        Route::Build => build::build(api, ctx, req).await,
         Route::Unsupported(area) => Err(ApiError::new(
             hyper::StatusCode::NOT_IMPLEMENTED,
             format!("{area} not supported yet by Berth"),

@@ -96,13 +96,17 @@ pub fn hijack_deferred(
             Ok(k) => k,
             Err(_) => hijack::DEFAULT_DETACH_KEYS.to_vec(),
         };
-        let (end, mut conn) = pump(conn, io.output, io.stdin, keys).await;
+        let (end, conn) = pump(conn, io.output, io.stdin, keys).await;
         if end == PumpEnd::OutputClosed {
             if let Some(f) = finish {
                 f.await;
             }
         }
-        let _ = conn.shutdown().await;
+        if end == PumpEnd::ClientGone {
+            return;
+        }
+        // Unread stdin left in the socket would turn the close into a reset.
+        hijack::close(conn, hijack::DRAIN_TIMEOUT).await;
     });
     Ok(hijack::upgrade_response(content_type))
 }

@@ -114,7 +114,12 @@ impl Repo {
                 image,
             });
         }
-        if top.media_type.contains("manifest.v1") {
+        // Schema 1 only (`application/vnd.docker.distribution.manifest.v1+…`); the OCI
+        // manifest type also contains "manifest.v1".
+        if top
+            .media_type
+            .starts_with("application/vnd.docker.distribution.manifest.v1")
+        {
             return Err(RegistryError::InvalidManifest(format!(
                 "Docker Image Format v1 and Docker Image manifest version 2, schema 1 support has been removed. Suggest the author of {} to upgrade the image to the OCI Format or Docker Image manifest v2, schema 2.",
                 self.repository.familiar_name()

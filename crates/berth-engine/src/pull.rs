@@ -1,0 +1,377 @@
+//! `docker pull` (`POST /images/create?fromImage=`): resolve the reference to a manifest
+//! (through an index for the wanted platform), then fetch the config and the layers and
+//! register the image with its tag and RepoDigest.
+//!
+//! The manifest is resolved before the reply starts, so "manifest unknown" or "pull
+//! access denied" reach the client as the HTTP error, like Docker's. Then, on blocking
+//! threads: layers already unpacked are leased ("Already exists"); the others are
+//! downloaded by up to [`CONCURRENT_DOWNLOADS`] threads into `distribution/tmp`, verified
+//! against their digest by the registry client and only then renamed into the blob
+//! cache (`distribution.rs`); this thread unpacks them in order through the image store,
+//! which checks each diff id against the config. The image is registered only when
+//! every layer is in, so a failed or interrupted pull leaves no image; what it already
+//! verified (cached blobs, unpacked layers) is reused by the next pull.
+
+use std::collections::VecDeque;
+use std::fs;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+
+use berth_image::{ImageConfigFile, ImageStore, LayerLease, Reference};
+use berth_registry::{Access, Descriptor, Digest, Platform, Repo, ResolvedImage};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::distribution::{credentials, registry_error, CountingReader, Distribution, Progress};
+use crate::{lock, Engine, EngineError, Result};
+
+/// Layers downloaded at the same time (Docker's default `max-concurrent-downloads`).
+const CONCURRENT_DOWNLOADS: usize = 3;
+
+/// The registry client's reference for an image-store reference (already validated with
+/// Docker's texts by the image store's parser).
+pub(crate) fn registry_reference(r: &Reference) -> Result<berth_registry::Reference> {
+    let repo = berth_registry::Repository::new(r.domain(), r.path()).map_err(registry_error)?;
+    let digest = match r.digest() {
+        Some(d) => Some(Digest::parse(d).map_err(registry_error)?),
+        None => None,
+    };
+    berth_registry::Reference::from_parts(repo, r.tag(), digest).map_err(registry_error)
+}
+
+/// First 12 hex digits of a digest: the id Docker shows for a layer.
+pub(crate) fn short(digest: &str) -> String {
+    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
+    hex[..hex.len().min(12)].to_string()
+}
+
+impl Engine {
+    /// Pull `reference` (`name[:tag]` or `name@digest`; tag `latest` by default) for
+    /// `platform` (`os/arch[/variant]`, default the host's). `auth` is the raw
+    /// `X-Registry-Auth` header. Errors resolving the manifest are returned; later ones
+    /// end the progress stream as Docker's `{"error": …}` message.
+    pub async fn image_pull(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        auth: Option<&str>,
+    ) -> Result<mpsc::Receiver<Value>> {
+        let img_ref = Reference::parse(reference)?.with_default_tag();
+        let reg_ref = registry_reference(&img_ref)?;
+        let creds = credentials(auth)?;
+        let platform = match platform.filter(|p| !p.is_empty()) {
+            Some(p) => Platform::parse(p).map_err(registry_error)?,
+            None => Platform::host(),
+        };
+        let dist = self.dist();
+        let repo = dist
+            .client()?
+            .repo(reg_ref.repository(), creds, Access::Pull);
+        let mref = reg_ref.manifest_reference();
+        let r2 = repo.clone();
+        let resolved = tokio::task::spawn_blocking(move || r2.resolve_image(&mref, &platform))
+            .await?
+            .map_err(registry_error)?;
+        let (progress, rx) = Progress::new(64);
+        let job = PullJob {
+            images: self.images.clone(),
+            dist,
+            repo,
+            img_ref,
+            resolved,
+            progress,
+        };
+        let engine = self.arc();
+        tokio::task::spawn_blocking(move || match job.run() {
+            Ok(()) => {
+                if let Some(e) = engine {
+                    let name = job.img_ref.familiar();
+                    e.image_event("pull", &name, &name);
+                }
+            }
+            Err(e) => job.progress.error(&e.message),
+        });
+        Ok(rx)
+    }
+}
+
+/// One pull after its manifest was resolved.
+struct PullJob {
+    images: Arc<ImageStore>,
+    dist: Arc<Distribution>,
+    repo: Repo,
+    img_ref: Reference,
+    resolved: ResolvedImage,
+    progress: Progress,
+}
+
+/// What has to happen to one layer.
+enum LayerState<'a> {
+    /// Already unpacked: leased until the image is registered.
+    Present(LayerLease<'a>),
+    /// Its compressed blob is cached: only unpack.
+    Cached,
+    /// Download, then unpack.
+    Fetch,
+}
+
+impl PullJob {
+    fn run(&self) -> Result<()> {
+        let p = &self.progress;
+        let r = &self.img_ref;
+        let id = r
+            .digest()
+            .or(r.tag())
+            .unwrap_or(berth_image::reference::DEFAULT_TAG);
+        p.send(json!({
+            "status": format!("Pulling from {}", self.repo.repository().path()),
+            "id": id,
+        }));
+        let cfg_desc = &self.resolved.image.config;
+        let image_id = Digest::parse(&cfg_desc.digest).map_err(registry_error)?;
+        let exists = self.images.resolve(image_id.as_str()).is_ok();
+        let mut leases = Vec::new();
+        let config_bytes = if exists {
+            self.local_config(&image_id)?
+        } else {
+            let bytes = self
+                .repo
+                .fetch_blob_bytes(&image_id, Some(cfg_desc.size))
+                .map_err(registry_error)?;
+            self.fetch_layers(&bytes, &mut leases)?;
+            bytes
+        };
+        // What the tag (or `name@digest`) pointed to before: unchanged = "up to date".
+        let previous = self.images.resolve(&r.familiar()).ok().map(|i| i.id);
+        let new_id =
+            self.images
+                .register(&config_bytes, String::new(), r.tag().is_some().then_some(r))?;
+        drop(leases);
+        let repo_digest = self.resolved.repo_digest().to_string();
+        self.images
+            .set_reference(&new_id, &r.with_digest(&repo_digest)?)?;
+        p.status(format!("Digest: {repo_digest}"));
+        if previous.as_ref() == Some(&new_id) {
+            p.status(format!("Status: Image is up to date for {}", r.familiar()));
+        } else {
+            p.status(format!(
+                "Status: Downloaded newer image for {}",
+                r.familiar()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The config of an image already in the store (its id is the config digest).
+    fn local_config(&self, image_id: &Digest) -> Result<Vec<u8>> {
+        let id = berth_image::ImageId::parse(image_id.as_str())
+            .ok_or_else(|| EngineError::internal(format!("invalid image id {image_id}")))?;
+        Ok(self.images.config_bytes(&id)?)
+    }
+
+    /// Make every layer of the image present, leasing each until registration.
+    fn fetch_layers<'s>(
+        &'s self,
+        config_bytes: &[u8],
+        leases: &mut Vec<LayerLease<'s>>,
+    ) -> Result<()> {
+        let config: ImageConfigFile = serde_json::from_slice(config_bytes)
+            .map_err(|e| EngineError::internal(format!("invalid image config: {e}")))?;
+        let diff_ids = &config.rootfs.diff_ids;
+        let layers = &self.resolved.image.layers;
+        if diff_ids.len() != layers.len() {
+            return Err(EngineError::internal(
+                "layers from manifest don't match image configuration",
+            ));
+        }
+        let chain = berth_image::digest::chain_ids(diff_ids);
+        let mut states = Vec::with_capacity(layers.len());
+        for (i, desc) in layers.iter().enumerate() {
+            let state = match self.images.lease_layer(&chain[i]) {
+                Ok(lease) => {
+                    self.progress.step(&short(&desc.digest), "Already exists");
+                    LayerState::Present(lease)
+                }
+                Err(_) if self.dist.cached_blob(&desc.digest, desc.size).is_some() => {
+                    self.progress.step(&short(&desc.digest), "Pulling fs layer");
+                    LayerState::Cached
+                }
+                Err(_) => {
+                    self.progress.step(&short(&desc.digest), "Pulling fs layer");
+                    LayerState::Fetch
+                }
+            };
+            states.push(state);
+        }
+        let queue: Mutex<VecDeque<usize>> = Mutex::new(
+            (0..layers.len())
+                .filter(|i| matches!(states[*i], LayerState::Fetch))
+                .collect(),
+        );
+        let abort = AtomicBool::new(false);
+        let workers = lock(&queue).len().min(CONCURRENT_DOWNLOADS);
+        std::thread::scope(|s| {
+            let (done_tx, done_rx) = std_mpsc::channel::<(usize, Result<()>)>();
+            for _ in 0..workers {
+                let done_tx = done_tx.clone();
+                let (queue, abort) = (&queue, &abort);
+                s.spawn(move || loop {
+                    let Some(i) = lock(queue).pop_front() else {
+                        return;
+                    };
+                    let res = if abort.load(Ordering::SeqCst) {
+                        Err(EngineError::internal("pull aborted"))
+                    } else {
+                        self.download(&layers[i], &diff_ids[i], abort)
+                    };
+                    if done_tx.send((i, res)).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut downloaded: Vec<Option<Result<()>>> = (0..layers.len()).map(|_| None).collect();
+            let result = (|| -> Result<()> {
+                for (i, state) in states.into_iter().enumerate() {
+                    let desc = &layers[i];
+                    match state {
+                        LayerState::Present(lease) => {
+                            leases.push(lease);
+                            continue;
+                        }
+                        LayerState::Cached => {
+                            self.progress
+                                .step(&short(&desc.digest), "Download complete");
+                        }
+                        LayerState::Fetch => {
+                            while downloaded[i].is_none() {
+                                let (j, r) = done_rx
+                                    .recv()
+                                    .map_err(|_| EngineError::internal("layer download stopped"))?;
+                                downloaded[j] = Some(r);
+                            }
+                            if let Some(Err(e)) = downloaded[i].take() {
+                                return Err(e);
+                            }
+                        }
+                    }
+                    let parent = (i > 0).then(|| chain[i - 1].as_str());
+                    leases.push(self.extract(desc, parent, i, &diff_ids[i])?);
+                }
+                Ok(())
+            })();
+            if result.is_err() {
+                // Stop the other downloads at their next write; their temp files go.
+                abort.store(true, Ordering::SeqCst);
+            }
+            result
+        })
+    }
+
+    /// Download one layer blob into the cache, verified.
+    fn download(&self, desc: &Descriptor, diff_id: &str, abort: &AtomicBool) -> Result<()> {
+        let id = short(&desc.digest);
+        let digest = Digest::parse(&desc.digest).map_err(registry_error)?;
+        let mut tmp = self.dist.temp_file()?;
+        let file = tmp
+            .file
+            .take()
+            .ok_or_else(|| EngineError::internal("temp file already closed"))?;
+        let mut w = ProgressWriter {
+            file,
+            progress: &self.progress,
+            id: &id,
+            total: desc.size,
+            done: 0,
+            last: 0,
+            abort,
+        };
+        self.repo
+            .fetch_blob(&digest, Some(desc.size), &mut w)
+            .map_err(|e| {
+                if abort.load(Ordering::SeqCst) || self.progress.cancelled() {
+                    EngineError::internal("pull canceled")
+                } else {
+                    registry_error(e)
+                }
+            })?;
+        self.progress.step(&id, "Verifying Checksum");
+        tmp.file = Some(w.file);
+        tmp.persist(&self.dist.blob_path(&desc.digest)?)?;
+        self.dist.record(
+            &desc.digest,
+            diff_id,
+            desc.size,
+            Some(&self.repo.repository().full_name()),
+        );
+        self.progress.step(&id, "Download complete");
+        Ok(())
+    }
+
+    /// Unpack a cached blob as layer `index` on top of `parent`, checking its diff id.
+    fn extract(
+        &self,
+        desc: &Descriptor,
+        parent: Option<&str>,
+        index: usize,
+        diff_id: &str,
+    ) -> Result<LayerLease<'_>> {
+        let id = short(&desc.digest);
+        let path = self.dist.blob_path(&desc.digest)?;
+        let f = fs::File::open(&path)
+            .map_err(|e| EngineError::io(format!("open {}", path.display()), e))?;
+        let counting = CountingReader {
+            inner: io::BufReader::new(f),
+            progress: &self.progress,
+            id: &id,
+            status: "Extracting",
+            total: desc.size,
+            done: 0,
+            last: 0,
+        };
+        let tar = berth_image::compression::decompress(counting)?;
+        let lease = self
+            .images
+            .add_layer(parent, tar, Some((index, diff_id)))
+            .inspect_err(|_| {
+                // A blob that does not unpack to its diff id must not be reused.
+                let _ = fs::remove_file(&path);
+            })?;
+        self.progress.step(&id, "Pull complete");
+        Ok(lease)
+    }
+}
+
+/// Writes a download to its temp file, reporting "Downloading" progress and stopping
+/// when the pull was aborted or its client went away.
+struct ProgressWriter<'a> {
+    file: fs::File,
+    progress: &'a Progress,
+    id: &'a str,
+    total: u64,
+    done: u64,
+    last: u64,
+    abort: &'a AtomicBool,
+}
+
+impl Write for ProgressWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.abort.load(Ordering::SeqCst) || self.progress.cancelled() {
+            return Err(io::Error::other("pull canceled"));
+        }
+        let n = self.file.write(buf)?;
+        self.done += n as u64;
+        let step = (self.total / 50).max(64 << 10);
+        if self.done - self.last >= step || self.done == self.total {
+            self.last = self.done;
+            self.progress
+                .bytes(self.id, "Downloading", self.done, self.total);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
