@@ -611,11 +611,18 @@ impl Engine {
             r.clone()
         };
         if let Err(e) = write_json(&ctr.paths.config(), &snap) {
-            // Roll back so memory matches disk.
+            // Roll back so memory matches disk, unless another container took the old
+            // name meanwhile (it was free since the swap above): never steal it back.
             let mut names = lock(&self.names);
-            names.remove(&new);
-            names.insert(old.clone(), ctr.id.clone());
-            lock(&ctr.rec).name = old;
+            let old_free = match names.get(&old) {
+                None => true,
+                Some(owner) => owner == &ctr.id,
+            };
+            if old_free {
+                names.remove(&new);
+                names.insert(old.clone(), ctr.id.clone());
+                lock(&ctr.rec).name = old;
+            }
             return Err(e);
         }
         self.container_event(&snap, "rename", &[("oldName", old)]);

@@ -250,10 +250,16 @@ fn sweep_temp_files(dir: &std::path::Path) {
     }
 }
 
-/// The writer's pid of a temp file named `.<name>.tmp<pid>`, else `None`.
+/// The writer's pid of a temp file named `.<name>.tmp<pid>` (the shim's) or
+/// `.<name>.tmp<pid>-<seq>` (the engine's), else `None`.
 fn temp_file_writer(name: &str) -> Option<u32> {
     let rest = name.strip_prefix('.')?;
-    let (base, pid) = rest.rsplit_once(".tmp")?;
+    let (base, tail) = rest.rsplit_once(".tmp")?;
+    let pid = match tail.split_once('-') {
+        Some((pid, seq)) if !seq.is_empty() && seq.bytes().all(|b| b.is_ascii_digit()) => pid,
+        Some(_) => return None,
+        None => tail,
+    };
     if base.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -287,6 +293,9 @@ mod tests {
     fn temp_file_names_give_their_writer() {
         assert_eq!(temp_file_writer(".config.v2.json.tmp123"), Some(123));
         assert_eq!(temp_file_writer(".exit.json.tmp7"), Some(7));
+        assert_eq!(temp_file_writer(".config.v2.json.tmp42-3"), Some(42));
+        assert_eq!(temp_file_writer(".config.v2.json.tmp42-"), None);
+        assert_eq!(temp_file_writer(".config.v2.json.tmp42-x"), None);
         assert_eq!(temp_file_writer("config.v2.json"), None);
         assert_eq!(temp_file_writer(".config.v2.json.tmp"), None);
         assert_eq!(temp_file_writer(".x.tmp12a"), None);
@@ -320,7 +329,7 @@ mod tests {
     fn temp_files_of_dead_writers_are_removed_live_ones_kept() {
         let t = TempDir::new("tmpfiles");
         // pid_max is at most 2^22: this pid cannot be alive.
-        let dead = t.0.join(".config.v2.json.tmp99999999");
+        let dead = t.0.join(".config.v2.json.tmp99999999-5");
         let live = t.0.join(format!(".exit.json.tmp{}", std::process::id()));
         let other = t.0.join("config.v2.json");
         for f in [&dead, &live, &other] {

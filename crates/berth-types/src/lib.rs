@@ -3,6 +3,7 @@
 //!
 //! Depends on serde only, so the shim and the CLI stay small.
 
+pub mod defaults;
 pub mod docker;
 pub mod shim;
 pub mod spec;

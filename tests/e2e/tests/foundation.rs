@@ -64,8 +64,16 @@ fn run_exit_codes_follow_docker() {
         bad.stderr.contains("unknown flag: --no-such-flag"),
         "{bad:#?}"
     );
-    let noimg = d.berth(["run", "--rm", "nosuchimage", "true"]);
+    // A missing image is pulled first: from a closed loopback port, never the internet.
+    let noimg = d.berth(["run", "--rm", "127.0.0.1:1/nosuchimage", "true"]);
     assert_eq!(noimg.status, 125, "{noimg:#?}");
+    assert!(
+        noimg
+            .stderr
+            .contains("Unable to find image '127.0.0.1:1/nosuchimage:latest' locally"),
+        "{noimg:#?}"
+    );
+    assert!(noimg.stderr.contains("connection refused"), "{noimg:#?}");
 }
 
 #[test]
