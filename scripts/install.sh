@@ -11,11 +11,12 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 cargo build --release --locked --bins
+out="${CARGO_TARGET_DIR:-target}/release"
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 $sudo_cmd install -d "$PREFIX/bin"
 for b in berth berthd berth-shim; do
-  $sudo_cmd install -m 0755 "target/release/$b" "$PREFIX/bin/$b"
+  $sudo_cmd install -m 0755 "$out/$b" "$PREFIX/bin/$b"
 done
 getent group berth >/dev/null || $sudo_cmd groupadd --system berth || true
 if [ -d /run/systemd/system ] && [ -f contrib/berthd.service ]; then

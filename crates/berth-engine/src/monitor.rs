@@ -298,13 +298,16 @@ mod tests {
         std::fs::write(paths.shim_pid(), std::process::id().to_string()).unwrap();
         assert!(!shim_alive(&paths));
         // A process whose command line is `<x> run <bundle>/shim.json`: a shell running
-        // a script named `run` that sleeps.
-        std::fs::write(t.0.join("run"), "sleep 30\n").unwrap();
+        // a script named `run` that blocks in a builtin (no child that could outlive it).
+        std::fs::write(t.0.join("run"), "read -r line\n").unwrap();
         let mut child = Reaped(
             std::process::Command::new("/bin/sh")
                 .arg("run")
                 .arg(paths.shim_config())
                 .current_dir(&t.0)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap(),
         );

@@ -693,6 +693,38 @@ fn stage2(plan: &Plan) -> ! {
     })
 }
 
+/// Set IFF_UP on `lo` in the current network namespace.
+fn loopback_up() -> Result<(), RuntimeError> {
+    let step = || "bring up the loopback interface".to_string();
+    // SAFETY: a plain socket used only for the interface ioctls below, closed on every path.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(RuntimeError::sys(step(), std::io::Error::last_os_error()));
+    }
+    // SAFETY: ifreq is a plain C struct; zeroed is a valid value, and the name fits.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the flags member of `req`, which
+    // lives for the duration of both calls.
+    let rc = unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            -1
+        } else {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            libc::ioctl(fd, libc::SIOCSIFFLAGS, &req)
+        }
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: closing the socket opened above.
+    unsafe { libc::close(fd) };
+    if rc < 0 {
+        return Err(RuntimeError::sys(step(), err));
+    }
+    Ok(())
+}
+
 fn write_file(path: &str, value: &str, step: String) -> Result<(), RuntimeError> {
     std::fs::write(path, value).map_err(|e| RuntimeError::sys(step, e))
 }
@@ -737,6 +769,11 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
         }
         if spec.namespaces.uts == NsMode::New {
             set_names(spec)?;
+        }
+        if spec.namespaces.net == NsMode::New {
+            // A fresh network namespace starts with `lo` down; Docker's loopback-only
+            // containers (`--network none`) have it up.
+            loopback_up()?;
         }
         for (k, v) in &spec.sysctls {
             let path = format!("/proc/sys/{}", k.replace('.', "/"));

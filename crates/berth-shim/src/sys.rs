@@ -247,4 +247,3 @@ pub fn pid_ns(pid: &str) -> Option<u64> {
         .ok()
         .map(|m| m.ino())
 }
-

@@ -94,6 +94,29 @@ fn exit_zero_and_wait_after_exit() {
     assert_eq!((e.exit_code, e.signal, e.oom_killed), (0, None, false));
 }
 
+/// A `wait` answered with the exit means the exit is on disk: the engine removes the
+/// container on that reply. Exit and request racing in the same round must not give
+/// the reply first (a quick process, the wait sent right behind `start`).
+#[test]
+fn wait_reply_comes_after_the_exit_file() {
+    for _ in 0..10 {
+        let shim = Shim::start(|d| config(d, container_task(process(&["true"]))), true);
+        let mut waiter = connect(shim.socket());
+        let mut starter = connect(shim.socket());
+        let line = format!("{}\n", serde_json::to_string(&Request::Start).unwrap());
+        starter.write_all(line.as_bytes()).unwrap();
+        // Give the process time to exit while the wait is on its way.
+        std::thread::sleep(Duration::from_millis(2));
+        let w = send(&mut waiter, &Request::Wait);
+        assert_eq!(w.exit.map(|e| e.exit_code), Some(0));
+        let on_disk = std::fs::read(&shim.cfg.exit_file);
+        assert!(
+            on_disk.is_ok(),
+            "wait answered before exit.json was written"
+        );
+    }
+}
+
 #[test]
 fn kill_gives_137_and_signal() {
     let mut shim = Shim::start(

@@ -243,7 +243,8 @@ mod tests {
 
     #[test]
     fn flags_win_over_file_and_defaults_fill_in() {
-        let dir = tempfile_dir();
+        let tmp = TmpDir::new();
+        let dir = &tmp.0;
         let cfg = dir.join("daemon.json");
         std::fs::write(
             &cfg,
@@ -288,7 +289,8 @@ mod tests {
 
     #[test]
     fn insecure_registries_from_file_and_flags() {
-        let dir = tempfile_dir().join("insecure");
+        let tmp = TmpDir::new();
+        let dir = tmp.0.join("insecure");
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("daemon.json");
         std::fs::write(&cfg, r#"{"insecure-registries":["10.0.0.0/8"]}"#).unwrap();
@@ -311,13 +313,24 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "berthd-cfg-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A per-test temp dir, removed when the test ends (even when it fails).
+    struct TmpDir(PathBuf);
+
+    impl TmpDir {
+        fn new() -> TmpDir {
+            let d = std::env::temp_dir().join(format!(
+                "berthd-cfg-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&d).unwrap();
+            TmpDir(d)
+        }
+    }
+
+    impl Drop for TmpDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }

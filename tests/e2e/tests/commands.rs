@@ -322,14 +322,29 @@ fn logs_since_until_follow_and_details() {
     ])
     .ok();
     assert!(d.wait_for(10, || d.berth(["logs", "lg"]).stdout.contains("late")));
-    // early was written 3 s before late: "since 2s" holds late alone; a moment later,
-    // "until 1s" holds both.
-    assert_eq!(both(&d, &["logs", "--since", "2s", "lg"]).stdout, "late\n");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Cut between the two lines at their real timestamps, so load cannot move the
+    // boundary: unix seconds (what the docker CLI sends) and RFC 3339 both work.
+    let stamped = d.berth(["logs", "-t", "lg"]).ok().stdout;
+    let secs: Vec<f64> = stamped
+        .lines()
+        .map(|l| {
+            let ts = l.split(' ').next().unwrap();
+            let out = std::process::Command::new("date")
+                .args(["-u", "-d", ts, "+%s.%N"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        })
+        .collect();
+    let mid = format!("{:.9}", (secs[0] + secs[1]) / 2.0);
+    assert_eq!(both(&d, &["logs", "--since", &mid, "lg"]).stdout, "late\n");
+    assert_eq!(both(&d, &["logs", "--until", &mid, "lg"]).stdout, "early\n");
+    // Relative forms, far from any boundary.
     assert_eq!(
-        both(&d, &["logs", "--until", "1s", "lg"]).stdout,
+        both(&d, &["logs", "--since", "1h", "lg"]).stdout,
         "early\nlate\n"
     );
+    assert_eq!(both(&d, &["logs", "--until", "1h", "lg"]).stdout, "");
     assert_eq!(
         both(&d, &["logs", "--until", "2000-01-01T00:00:00Z", "lg"]).stdout,
         ""

@@ -473,3 +473,22 @@ fn bad_input_changes_nothing() {
     // The daemon keeps serving.
     assert!(d.ping());
 }
+
+#[test]
+fn loopback_is_up_and_usable() {
+    let d = daemon();
+    for net in [&[][..], &["--network", "none"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(net);
+        // A server and a client over 127.0.0.1 inside the container's own namespace.
+        args.extend_from_slice(&[
+            "busybox",
+            "sh",
+            "-c",
+            "ip link show lo | grep -q UP && echo lo-up; \
+             (echo pong | nc -l -p 7000 &) ; sleep 0.3; nc 127.0.0.1 7000 </dev/null",
+        ]);
+        let r = d.berth(&args).ok();
+        assert_eq!(r.stdout, "lo-up\npong\n", "{net:?}: {r:#?}");
+    }
+}
