@@ -497,7 +497,10 @@ fn add_rule(
 mod tests {
     use super::*;
 
-    const PROFILE: &str = "/work/shared/reference/seccomp-default.json";
+    const PROFILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../berthd/seccomp-default.json"
+    );
 
     /// Size of the compiled BPF program.
     fn bpf_len(ctx: &ScmpFilterContext, tag: &str) -> u64 {

@@ -222,10 +222,10 @@ fn env_and_cwd() {
         "pwd; echo $FOO; echo $HOME; ls -ld . | cut -c1-10",
     ]);
     spec.process.env.push("FOO=bar baz".into());
-    spec.process.cwd = "/work/dir".into();
+    spec.process.cwd = "/app/dir".into();
     let out = run(&f, &spec).unwrap();
     assert_eq!(
-        out.stdout, "/work/dir\nbar baz\n/root\ndrwxr-xr-x\n",
+        out.stdout, "/app/dir\nbar baz\n/root\ndrwxr-xr-x\n",
         "{out:?}"
     );
 }

@@ -10,7 +10,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-pub const SECCOMP_PROFILE: &str = "/work/shared/reference/seccomp-default.json";
+/// Docker's default profile, as berthd embeds it.
+pub const SECCOMP_PROFILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../berthd/seccomp-default.json"
+);
 
 /// A temp directory with a busybox rootfs (`lower`) and a container layer, removed on drop.
 pub struct Fixture {
