@@ -272,7 +272,6 @@ mod tests {
         assert_eq!(s.labels, vec!["a=b"]);
         assert_eq!(s.log_level, LogLevel::Info);
         assert!(!s.group_explicit);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -310,7 +309,6 @@ mod tests {
             s.insecure_registries,
             ["10.0.0.0/8", "reg.example:5000", "192.168.1.2"]
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A per-test temp dir, removed when the test ends (even when it fails).
