@@ -102,10 +102,13 @@ impl TestServer {
             req.push_str(&format!("Content-Length: {}\r\n", b.len()));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).unwrap();
+        // Head and body in one write, as real clients send small requests: the server
+        // may answer (and close) as soon as it has seen the head.
+        let mut bytes = req.into_bytes();
         if let Some(b) = body {
-            s.write_all(b).unwrap();
+            bytes.extend_from_slice(b);
         }
+        s.write_all(&bytes).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         Response::parse(&raw)
