@@ -2,7 +2,7 @@
 //! kill, pause, unpause, rm, rename, wait, top, update, container prune. Like
 //! Docker, multi-target commands report each failure and exit 1 at the end.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 
 use berth_client::api::Filters;
 use berth_client::Client;
@@ -198,27 +198,11 @@ pub fn prune(c: &Client, a: &PruneArgs) -> CliResult {
             return Err(CliError::msg("bad format of filter (expected name=value)"));
         }
     }
-    if !a.force {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let _ = io::stdout().flush();
-        let mut line = String::new();
-        let _ = io::stdin().lock().read_line(&mut line);
-        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
-            return Ok(());
-        }
+    if !a.force && !crate::objects::confirm("WARNING! This will remove all stopped containers.") {
+        return Ok(());
     }
     let v = c.containers_prune(&filters)?;
-    let deleted: Vec<&str> = v["ContainersDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    crate::objects::print_deleted(&v, "ContainersDeleted", "Containers");
     println!(
         "Total reclaimed space: {}",
         human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0))

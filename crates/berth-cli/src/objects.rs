@@ -26,6 +26,36 @@ pub fn confirm(warning: &str) -> bool {
     matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
 }
 
+/// Prints a prune answer's `Deleted <Title>:` section (nothing when the list is empty).
+pub fn print_deleted(v: &Value, key: &str, title: &str) {
+    let deleted: Vec<&str> = v[key]
+        .as_array()
+        .map(|d| d.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted {title}:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+}
+
+/// `inspect` of named objects at `/<kind>/<name>`: the found ones as one JSON array (or
+/// formatted), then the "No such" errors, as Docker does.
+fn inspect_named(c: &Client, kind: &str, a: &NamesFormatArgs) -> CliResult {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for n in &a.names {
+        match c.get_json(&format!("/{kind}/{n}")) {
+            Ok(v) => found.push(v),
+            Err(e) if e.is_not_found() => errors.push(e.to_string()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    inspect_values(found, errors, a.format.as_deref())
+}
+
 fn filters(args: &[String]) -> Result<Filters, CliError> {
     let mut f = Filters::new();
     for a in args {
@@ -197,16 +227,7 @@ pub fn volume_ls(c: &Client, a: &VolumeLsArgs) -> CliResult {
 }
 
 pub fn volume_inspect(c: &Client, a: &NamesFormatArgs) -> CliResult {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match c.get_json(&format!("/volumes/{n}")) {
-            Ok(v) => found.push(v),
-            Err(e) if e.is_not_found() => errors.push(e.to_string()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    inspect_values(found, errors, a.format.as_deref())
+    inspect_named(c, "volumes", a)
 }
 
 pub fn volume_rm(c: &Client, a: &NamesForceArgs) -> CliResult {
@@ -246,17 +267,7 @@ pub fn volume_prune(c: &Client, a: &VolumePruneArgs) -> CliResult {
         Query::new().add("filters", f.to_json())
     };
     let v = c.post_json(&format!("/volumes/prune{}", q.to_suffix()), None)?;
-    let deleted: Vec<&str> = v["VolumesDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Volumes:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    print_deleted(&v, "VolumesDeleted", "Volumes");
     println!(
         "Total reclaimed space: {}",
         human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0))
@@ -352,16 +363,7 @@ pub fn network_ls(c: &Client, a: &NetworkLsArgs) -> CliResult {
 }
 
 pub fn network_inspect(c: &Client, a: &NamesFormatArgs) -> CliResult {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match c.get_json(&format!("/networks/{n}")) {
-            Ok(v) => found.push(v),
-            Err(e) if e.is_not_found() => errors.push(e.to_string()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    inspect_values(found, errors, a.format.as_deref())
+    inspect_named(c, "networks", a)
 }
 
 pub fn network_rm(c: &Client, a: &NamesForceArgs) -> CliResult {
@@ -423,17 +425,7 @@ pub fn network_prune(c: &Client, a: &PruneArgs) -> CliResult {
         Query::new().add("filters", f.to_json())
     };
     let v = c.post_json(&format!("/networks/prune{}", q.to_suffix()), None)?;
-    let deleted: Vec<&str> = v["NetworksDeleted"]
-        .as_array()
-        .map(|d| d.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    if !deleted.is_empty() {
-        println!("Deleted Networks:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
+    print_deleted(&v, "NetworksDeleted", "Networks");
     Ok(())
 }
 
