@@ -1,5 +1,5 @@
 # One entry point for development tasks. The README's commands are the scripts these call.
-.PHONY: build release test lint fmt bench install e2e
+.PHONY: build release test lint fmt bench install e2e faults
 build:
 	cargo build --workspace --bins
 release:
@@ -17,3 +17,5 @@ bench:
 	./bench/run.sh
 install:
 	./scripts/install.sh
+faults: build
+	./scripts/faults.sh

@@ -2,7 +2,8 @@
 # Side-by-side benchmarks: Berth and Docker on the same machine, in the same run
 # (hyperfine), medians and ratios printed at the end, with the goals of the foundation
 # issue: `run --rm busybox true` at least 25x faster than Docker's, and at most 15 ms
-# with `--network none`.
+# with `--network none`; and log throughput (write 100 MB of stdout, read it back with
+# `logs`) against the operations issue's goals, 20x and 50x Docker's.
 #
 #   bench/run.sh            # all benchmarks
 #   RUNS=50 bench/run.sh    # more runs per command (default 30)
@@ -131,6 +132,52 @@ fi
 echo "$mem" >>"$results"
 echo "daemon idle RSS              berthd $(awk '/VmRSS/ {print $2}' /proc/"$(cat "$work/berthd.pid")"/status) kB" \
   "$( [ "$have_docker" = 1 ] && echo "  dockerd $(awk '/VmRSS/ {print $2}' /proc/"$(cat "$work/dockerd.pid")"/status) kB")" >>"$results"
+
+# Log throughput (operations issue): a container writes LOG_MB of stdout (100-byte
+# lines) through the default json-file driver, then `logs` reads it all back. Write =
+# from `run -d` until `wait` returns; read = `logs` piped into wc. LOG_RUNS rounds,
+# alternating berth and docker, medians reported.
+LOG_MB="${LOG_MB:-100}"
+LOG_RUNS="${LOG_RUNS:-3}"
+log_bytes=$((LOG_MB * 1024 * 1024))
+log_line=$(printf 'x%.0s' $(seq 99))
+log_round() { # engine-function name, round
+  local cli=$1 n=$2 t0 t1 t2 got
+  t0=$(date +%s.%N)
+  $cli run -d --name "logbench$n" busybox sh -c "yes $log_line | head -c $log_bytes" >/dev/null
+  $cli wait "logbench$n" >/dev/null
+  t1=$(date +%s.%N)
+  got=$($cli logs "logbench$n" | wc -c)
+  t2=$(date +%s.%N)
+  $cli rm -f "logbench$n" >/dev/null
+  [ "$got" = "$log_bytes" ] || { echo "logs gave $got bytes, want $log_bytes" >&2; return 1; }
+  echo "$t0 $t1 $t2" | awk '{printf "%.3f %.3f\n", $2 - $1, $3 - $2}'
+}
+: >"$work/logs-berth.txt"
+: >"$work/logs-docker.txt"
+for r in $(seq "$LOG_RUNS"); do
+  log_round berth "$r" >>"$work/logs-berth.txt"
+  [ "$have_docker" = 1 ] && log_round dk "$r" >>"$work/logs-docker.txt"
+done
+python3 - "$work" "$LOG_MB" "$have_docker" >>"$results" <<'PY'
+import statistics, sys
+work, mb, have_docker = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
+def med(name):
+    rows = [tuple(map(float, l.split())) for l in open(f"{work}/logs-{name}.txt") if l.strip()]
+    return statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows)
+bw, br = med("berth")
+line = f"log write {mb:.0f} MB            berth {mb / bw:7.1f} MB/s ({bw:.2f} s)"
+rline = f"log read back ({mb:.0f} MB)       berth {mb / br:7.1f} MB/s ({br:.2f} s)"
+if have_docker:
+    dw, dr = med("docker")
+    line += f"   docker {mb / dw:7.1f} MB/s ({dw:.2f} s)   berth/docker = {dw / bw:5.1f}x"
+    rline += f"   docker {mb / dr:7.1f} MB/s ({dr:.2f} s)   berth/docker = {dr / br:5.1f}x"
+print(line)
+print(rline)
+if have_docker:
+    print(f"goal: log write >= 20x docker: {dw / bw:.1f}x {'met' if dw / bw >= 20 else 'NOT met'}")
+    print(f"goal: log read >= 50x docker: {dr / br:.1f}x {'met' if dr / br >= 50 else 'NOT met'}")
+PY
 
 # The issue's goals, from the medians above.
 python3 - "$work" "$have_docker" >>"$results" <<'PY'

@@ -4,7 +4,7 @@
 # hyperfine for side-by-side benchmarks. Idempotent: skips apt when all are present.
 set -euo pipefail
 build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
-test=(busybox-static procps jq docker-registry apache2-utils openssl)
+test=(busybox-static procps jq docker-registry apache2-utils openssl rsyslog docker-compose zstd curl)
 bench=(docker.io hyperfine)
 want=("${build[@]}")
 case "${1:-build}" in
@@ -27,4 +27,8 @@ fi
 # docker-py, for the compatibility tests (a client that pins older API versions).
 if [ "${1:-build}" != build ] && command -v python3 >/dev/null && ! python3 -c 'import docker' 2>/dev/null; then
   python3 -m pip install -q docker >/dev/null 2>&1 || echo "warning: could not install docker-py" >&2
+fi
+# prometheus_client's text parser, for the metrics scrape test (tests/e2e/tests/ops.rs).
+if [ "${1:-build}" != build ] && command -v python3 >/dev/null && ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  python3 -m pip install -q prometheus_client >/dev/null 2>&1 || echo "warning: could not install prometheus_client" >&2
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The "Faults and abuse" suite in one command: the end-to-end fault and abuse tests
-# (a real berthd per test; root) and the property tests of the image reference parser,
-# the template engine and tar extraction. Prints the figures the tests report
+# (a real berthd per test; root: kill -9 mid-work incl. pull and build, full disks, TLS
+# listener, hostile inputs) and the property/fuzz tests of the image reference parser,
+# the template engine, tar extraction, the Dockerfile parser, the -v/--mount and -p
+# parsers, the embedded DNS server's packet parsing, and the API's request handling. Prints the figures the tests report
 # (`FIGURE name=value` lines): load held, faults survived, bad inputs tried, what was lost.
 # Usage: scripts/faults.sh [extra nextest filters]   (PROPTEST_CASES=N for longer fuzzing)
 set -uo pipefail
@@ -18,15 +20,23 @@ bin_dir="${BERTH_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
 status=0
 if command -v cargo-nextest >/dev/null; then
   BERTH_BIN_DIR="$bin_dir" cargo nextest run --locked --no-fail-fast --no-capture \
-    -p berth-e2e --test faults --test abuse "$@" 2>&1 | tee "$log" || status=1
+    -p berth-e2e --test faults --test faults_crash --test abuse --test abuse_paths --test api_fuzz --test tls "$@" 2>&1 | tee "$log" || status=1
 else
   BERTH_BIN_DIR="$bin_dir" cargo test --locked --no-fail-fast -p berth-e2e \
-    --test faults --test abuse "$@" -- --nocapture --test-threads 4 2>&1 | tee "$log" || status=1
+    --test faults --test faults_crash --test abuse --test abuse_paths --test api_fuzz --test tls "$@" -- --nocapture --test-threads 4 2>&1 | tee "$log" || status=1
 fi
 cargo test --locked --no-fail-fast -p berth-image --test proptest_refs --test proptest_unpack \
   2>&1 | tee -a "$log" || status=1
 cargo test --locked --no-fail-fast -p berth-gotmpl --test proptest_templates \
   2>&1 | tee -a "$log" || status=1
+cargo test --locked --no-fail-fast -p berth-build --test proptest_dockerfile \
+  2>&1 | tee -a "$log" || status=1
+cargo test --locked --no-fail-fast -p berth-volume --test proptest_parse \
+  2>&1 | tee -a "$log" || status=1
+cargo test --locked --no-fail-fast -p berth-network --test proptest_parsers \
+  2>&1 | tee -a "$log" || status=1
+cargo test --locked --no-fail-fast -p berth-api --test fuzz_http --test keepalive_http \
+  -- --nocapture 2>&1 | tee -a "$log" || status=1
 
 # Sum every figure over the tests that printed it; latencies (…_ms) show the worst one.
 echo

@@ -16,6 +16,10 @@ use berth_types::docker::{
     FilesystemChange, ImageDeleteResponseItem, ImageHistoryItem, ImageInspect, ImagePruneResponse,
     ImageSummary, UpdateRequest,
 };
+use berth_types::docker::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkPruneResponse, NetworkResource,
+};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
@@ -96,6 +100,8 @@ pub use crate::body::StdStream;
 pub struct LogChunk {
     pub stream: StdStream,
     pub data: Bytes,
+    /// `data` is already on-the-wire bytes (frames, or raw tty output): send as is.
+    pub framed: bool,
 }
 
 /// A log stream: chunks in order; the channel closes at the end (or when following
@@ -349,8 +355,57 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFut<'_, ByteStream> {
         not_supported("image builds")
     }
+    /// `GET /volumes`: volumes in Docker's JSON shape.
+    fn volume_list(&self, _filters: Filters) -> BoxFut<'_, Vec<serde_json::Value>> {
+        not_supported("volume management")
+    }
+    /// `GET /volumes/{name}`.
+    fn volume_inspect(&self, _name: String) -> BoxFut<'_, serde_json::Value> {
+        not_supported("volume management")
+    }
+    /// `POST /volumes/create`: the body (`Name`, `Driver`, `DriverOpts`, `Labels`) →
+    /// the volume.
+    fn volume_create(&self, _body: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
+        not_supported("volume management")
+    }
+    /// `DELETE /volumes/{name}`; `force` makes a missing volume fine.
+    fn volume_remove(&self, _name: String, _force: bool) -> BoxFut<'_, ()> {
+        not_supported("volume management")
+    }
+    /// `POST /volumes/prune`: `{"VolumesDeleted": [...], "SpaceReclaimed": n}`.
+    fn volume_prune(&self, _filters: Filters) -> BoxFut<'_, serde_json::Value> {
+        not_supported("volume management")
+    }
     /// `POST /auth`: check credentials against a registry; the reply body.
     fn registry_login(&self, _auth: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
         not_supported("registry login")
+    }
+    /// `GET /networks` (Docker's network shape; `Containers` left empty).
+    fn network_list(&self, _filters: Filters) -> BoxFut<'_, Vec<NetworkResource>> {
+        not_supported("networks")
+    }
+    /// `GET /networks/{id}`: by id, name or unique id prefix, with its containers.
+    fn network_inspect(&self, _id: String) -> BoxFut<'_, NetworkResource> {
+        not_supported("networks")
+    }
+    /// `POST /networks/create`.
+    fn network_create(&self, _body: NetworkCreateRequest) -> BoxFut<'_, NetworkCreateResponse> {
+        not_supported("networks")
+    }
+    /// `DELETE /networks/{id}`.
+    fn network_remove(&self, _id: String) -> BoxFut<'_, ()> {
+        not_supported("networks")
+    }
+    /// `POST /networks/{id}/connect`.
+    fn network_connect(&self, _id: String, _body: NetworkConnectRequest) -> BoxFut<'_, ()> {
+        not_supported("networks")
+    }
+    /// `POST /networks/{id}/disconnect`.
+    fn network_disconnect(&self, _id: String, _body: NetworkDisconnectRequest) -> BoxFut<'_, ()> {
+        not_supported("networks")
+    }
+    /// `POST /networks/prune`.
+    fn network_prune(&self, _filters: Filters) -> BoxFut<'_, NetworkPruneResponse> {
+        not_supported("networks")
     }
 }

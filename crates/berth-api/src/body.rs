@@ -159,9 +159,12 @@ pub async fn read_json<T: serde::de::DeserializeOwned + Default>(
         let ct = ct.to_str().unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.is_empty() && mime != "application/json" {
-            return Err(ApiError::bad_request(format!(
+            let err = ApiError::bad_request(format!(
                 "unsupported Content-Type header ({ct}): must be 'application/json'"
-            )));
+            ));
+            // Read the refused body anyway: the connection stays usable.
+            crate::server::drain(req.into_body()).await;
+            return Err(err);
         }
     }
     let bytes = read_all(req.into_body(), MAX_JSON_BODY).await?;

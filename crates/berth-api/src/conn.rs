@@ -7,11 +7,20 @@
 //! [`Sniffed`] adds the upgrade headers before hyper parses the request, and turns the
 //! `101` status line and upgrade headers of the reply back into a plain `200 OK`.
 //! Every other connection passes through untouched.
+//!
+//! [`Sniffed`] also closes connections the way HTTP servers must when they answer
+//! before reading the whole request (an early error to a request with a large body):
+//! after shutting down its write side it keeps reading and dropping what the client
+//! still sends for a short while ("lingering close"). Closing with unread bytes
+//! would reset the connection, and the client would see a reset instead of the
+//! error it was sent.
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 /// Header added to the rewritten request so the handler knows the reply is a `200`.
@@ -20,6 +29,25 @@ pub const RAW_HIJACK_HEADER: &str = "x-berth-raw-hijack";
 /// Largest request head looked at; longer heads go to hyper unchanged (it will refuse
 /// them itself if they are too large).
 const MAX_HEAD: usize = 64 * 1024;
+
+/// How long a closing connection keeps reading what the client still sends.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// How much a closing connection reads and drops at most before closing anyway.
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Where a closing connection is in its lingering close.
+enum Closing {
+    /// Still open.
+    Open,
+    /// Our write side is shut; reading and dropping input until EOF or a limit.
+    Lingering {
+        deadline: Pin<Box<tokio::time::Sleep>>,
+        left: usize,
+    },
+    /// Done: nothing more to read.
+    Closed,
+}
 
 /// An accepted stream whose first bytes were read ahead and maybe rewritten.
 pub struct Sniffed<S> {
@@ -30,6 +58,7 @@ pub struct Sniffed<S> {
     rewrite: Option<BytesMut>,
     /// Rewritten reply bytes not yet written to `inner`.
     pending_out: Bytes,
+    closing: Closing,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Sniffed<S> {
@@ -54,6 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sniffed<S> {
             prefix,
             rewrite,
             pending_out: Bytes::new(),
+            closing: Closing::Open,
         })
     }
 
@@ -192,7 +222,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Sniffed<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        if let Closing::Open = self.closing {
+            ready!(Pin::new(&mut self.inner).poll_shutdown(cx))?;
+            self.closing = Closing::Lingering {
+                deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                left: LINGER_BYTES,
+            };
+        }
+        let this = &mut *self;
+        let Closing::Lingering { deadline, left } = &mut this.closing else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            if deadline.as_mut().poll(cx).is_ready() {
+                break;
+            }
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                // The client is gone or sent everything: nothing left to drop.
+                Poll::Ready(Err(_)) => break,
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => {
+                    *left = left.saturating_sub(rb.filled().len());
+                    if *left == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        this.closing = Closing::Closed;
+        Poll::Ready(Ok(()))
     }
 }
 

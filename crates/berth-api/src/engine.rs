@@ -130,10 +130,17 @@ impl Backend for EngineBackend {
     fn container_create(
         &self,
         name: Option<String>,
-        _platform: Option<String>,
+        platform: Option<String>,
         body: CreateRequest,
     ) -> BoxFut<'_, ContainerCreateResponse> {
-        fut(async move { self.engine.create(name.as_deref(), body).await })
+        fut(async move {
+            if let Some(p) = platform.as_deref() {
+                self.engine
+                    .check_image_platform(&body.config.image, p)
+                    .await?;
+            }
+            self.engine.create(name.as_deref(), body).await
+        })
     }
 
     fn container_list(&self, opts: ListOptions) -> BoxFut<'_, Vec<ContainerSummary>> {
@@ -252,6 +259,7 @@ impl Backend for EngineBackend {
                     let chunk = LogChunk {
                         stream,
                         data: Bytes::from(c.data),
+                        framed: c.framed,
                     };
                     if tx.send(chunk).await.is_err() {
                         return;
@@ -509,9 +517,73 @@ impl Backend for EngineBackend {
     fn registry_login(&self, auth: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
         fut(async move { self.engine.registry_login(auth).await })
     }
+
+    fn network_list(&self, f: Filters) -> BoxFut<'_, Vec<NetworkResource>> {
+        fut(async move { self.engine.network_list(&filters(f)).await })
+    }
+
+    fn network_inspect(&self, id: String) -> BoxFut<'_, NetworkResource> {
+        fut(async move { self.engine.network_inspect(&id).await })
+    }
+
+    fn network_create(&self, body: NetworkCreateRequest) -> BoxFut<'_, NetworkCreateResponse> {
+        fut(async move { self.engine.network_create(body).await })
+    }
+
+    fn network_remove(&self, id: String) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.network_remove(&id).await })
+    }
+
+    fn network_connect(&self, id: String, body: NetworkConnectRequest) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.network_connect(&id, body).await })
+    }
+
+    fn network_disconnect(&self, id: String, body: NetworkDisconnectRequest) -> BoxFut<'_, ()> {
+        fut(async move {
+            self.engine
+                .network_disconnect(&id, &body.container, body.force)
+                .await
+        })
+    }
+
+    fn network_prune(&self, f: Filters) -> BoxFut<'_, NetworkPruneResponse> {
+        fut(async move { self.engine.network_prune(&filters(f)).await })
+    }
+
+    fn volume_list(&self, f: Filters) -> BoxFut<'_, Vec<serde_json::Value>> {
+        fut(async move {
+            let vols = self.engine.volume_list(&filters(f))?;
+            Ok(vols.iter().map(to_json).collect())
+        })
+    }
+
+    fn volume_inspect(&self, name: String) -> BoxFut<'_, serde_json::Value> {
+        fut(async move { Ok(to_json(&self.engine.volume_inspect(&name)?)) })
+    }
+
+    fn volume_create(&self, body: serde_json::Value) -> BoxFut<'_, serde_json::Value> {
+        fut(async move {
+            let body: berth_engine::VolumeCreateBody = serde_json::from_value(body)
+                .map_err(|e| EngineError::invalid(format!("invalid JSON: {e}")))?;
+            Ok(to_json(&self.engine.volume_create(body).await?))
+        })
+    }
+
+    fn volume_remove(&self, name: String, force: bool) -> BoxFut<'_, ()> {
+        fut(async move { self.engine.volume_remove(&name, force).await })
+    }
+
+    fn volume_prune(&self, f: Filters) -> BoxFut<'_, serde_json::Value> {
+        fut(async move { Ok(to_json(&self.engine.volume_prune(&filters(f)).await?)) })
+    }
 }
 
 /// The stat JSON of the archive endpoints' header.
+/// A serializable engine answer as JSON (the volume types always serialize).
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
 fn stat_json(stat: &berth_engine::PathStat) -> String {
     serde_json::to_string(stat).unwrap_or_else(|_| "{}".into())
 }

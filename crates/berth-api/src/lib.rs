@@ -29,13 +29,17 @@ pub mod engine;
 pub mod error;
 pub mod handlers;
 pub mod hijack;
+pub mod metrics;
 pub mod query;
 pub mod router;
 pub mod server;
+pub mod tcp;
 pub mod version;
 
 pub use backend::Backend;
 #[cfg(feature = "engine")]
 pub use engine::EngineBackend;
 pub use error::ApiError;
-pub use server::{serve, Api, DaemonConfig};
+pub use metrics::serve_metrics;
+pub use server::{serve, serve_connection, Api, DaemonConfig};
+pub use tcp::{serve_tcp, TlsFiles};

@@ -62,6 +62,20 @@ pub enum Route {
     /// `POST /build` (the legacy builder protocol).
     Build,
 
+    VolumeList,
+    VolumeCreate,
+    VolumePrune,
+    VolumeInspect(String),
+    VolumeDelete(String),
+
+    NetworkList,
+    NetworkCreate,
+    NetworkPrune,
+    NetworkInspect(String),
+    NetworkDelete(String),
+    NetworkConnect(String),
+    NetworkDisconnect(String),
+
     /// A Docker API area Berth does not serve yet; answered 501 naming it (the text is
     /// the subject of the sentence, with its verb: `volumes are`).
     Unsupported(&'static str),
@@ -76,8 +90,6 @@ pub fn route(method: &Method, path: &str) -> Option<Route> {
 /// Docker API areas not served yet, by path prefix: a clear 501 beats `page not found`.
 fn unsupported(path: &str) -> Option<&'static str> {
     const AREAS: &[(&str, &str)] = &[
-        ("/volumes", "volumes are"),
-        ("/networks", "networks are"),
         ("/session", "build sessions are"),
         ("/images/search", "image search is"),
         ("/distribution", "registry distribution is"),
@@ -124,6 +136,12 @@ fn known_route(method: &Method, path: &str) -> Option<Route> {
         "/commit" if post => return Some(Route::Commit),
         "/auth" if post => return Some(Route::Auth),
         "/build" if post => return Some(Route::Build),
+        "/volumes" if get => return Some(Route::VolumeList),
+        "/volumes/create" if post => return Some(Route::VolumeCreate),
+        "/volumes/prune" if post => return Some(Route::VolumePrune),
+        "/networks" if get => return Some(Route::NetworkList),
+        "/networks/create" if post => return Some(Route::NetworkCreate),
+        "/networks/prune" if post => return Some(Route::NetworkPrune),
         _ => {}
     }
 
@@ -166,6 +184,12 @@ fn known_route(method: &Method, path: &str) -> Option<Route> {
                 _ => return None,
             })
         }
+        ["volumes", name] if get => Some(Route::VolumeInspect(decode_path(name))),
+        ["volumes", name] if delete => Some(Route::VolumeDelete(decode_path(name))),
+        ["networks", id] if get => Some(Route::NetworkInspect(decode_path(id))),
+        ["networks", id] if delete => Some(Route::NetworkDelete(decode_path(id))),
+        ["networks", id, "connect"] if post => Some(Route::NetworkConnect(decode_path(id))),
+        ["networks", id, "disconnect"] if post => Some(Route::NetworkDisconnect(decode_path(id))),
         ["exec", id, "start"] if post => Some(Route::ExecStart(decode_path(id))),
         ["exec", id, "resize"] if post => Some(Route::ExecResize(decode_path(id))),
         ["exec", id, "json"] if get => Some(Route::ExecInspect(decode_path(id))),
@@ -214,13 +238,18 @@ mod tests {
         );
         assert_eq!(route(&Method::GET, "/containers/web/start"), None);
         assert_eq!(route(&Method::GET, "/nope"), None);
+        assert_eq!(route(&Method::GET, "/volumes"), Some(Route::VolumeList));
         assert_eq!(
-            route(&Method::GET, "/volumes"),
-            Some(Route::Unsupported("volumes are"))
+            route(&Method::DELETE, "/volumes/v1"),
+            Some(Route::VolumeDelete("v1".into()))
+        );
+        assert_eq!(
+            route(&Method::POST, "/volumes/prune"),
+            Some(Route::VolumePrune)
         );
         assert_eq!(
             route(&Method::POST, "/networks/create"),
-            Some(Route::Unsupported("networks are"))
+            Some(Route::NetworkCreate)
         );
         assert_eq!(
             route(&Method::POST, "/images/a/b:1/push"),

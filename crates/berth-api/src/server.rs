@@ -20,6 +20,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixListener;
 
 /// Daemon facts the API reports (`/version`, `/info`) and needs (paths).
@@ -37,6 +38,8 @@ pub struct DaemonConfig {
     pub debug: bool,
     /// Labels from the daemon config, reported by `/info`.
     pub labels: Vec<String>,
+    /// `--insecure-registry` / daemon.json `insecure-registries`, for `/info` RegistryConfig.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for DaemonConfig {
@@ -49,6 +52,7 @@ impl Default for DaemonConfig {
             log_driver: "json-file".into(),
             debug: false,
             labels: Vec::new(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -85,25 +89,31 @@ pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<
                 }
             },
         };
-        let api = api.clone();
-        tokio::spawn(async move {
-            // Reads the first request head ahead (see `conn`); a client that connects
-            // and leaves has nothing to serve.
-            let Ok(io) = Sniffed::new(stream).await else {
-                return;
-            };
-            let service = service_fn(move |req| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(handle(api, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades();
-            // A client going away mid-request is normal (ctrl-c on `logs -f`); nothing
-            // to report.
-            let _ = conn.await;
-        });
+        tokio::spawn(serve_connection(stream, api.clone()));
     }
+}
+
+/// Serve one accepted connection (a unix socket, a TCP or a TLS stream) until the
+/// client leaves or the connection is taken over (attach, exec).
+pub async fn serve_connection<S>(stream: S, api: Arc<Api>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Reads the first request head ahead (see `conn`); a client that connects
+    // and leaves has nothing to serve.
+    let Ok(io) = Sniffed::new(stream).await else {
+        return;
+    };
+    let service = service_fn(move |req| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(handle(api, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    // A client going away mid-request is normal (ctrl-c on `logs -f`); nothing
+    // to report.
+    let _ = conn.await;
 }
 
 /// One request end to end: version, route, handler, common headers.
@@ -136,7 +146,7 @@ pub async fn handle(api: Arc<Api>, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// One log line on stderr in the daemon's format.
-fn log(level: &str, msg: &str) {
+pub(crate) fn log(level: &str, msg: &str) {
     let now = berth_types::time::rfc3339_nano(std::time::SystemTime::now());
     eprintln!("time=\"{now}\" level={level} msg={msg:?}");
 }
@@ -146,12 +156,108 @@ const _: () = assert!(MAX_API_VERSION.0 == 1 && MAX_API_VERSION.1 == 45);
 
 async fn dispatch(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_string();
-    let (asked, rest) = version::split_prefix(&path)?;
-    let route = router::route(req.method(), rest).ok_or_else(ApiError::page_not_found)?;
+    let (asked, rest) = match version::split_prefix(&path) {
+        Ok(split) => split,
+        Err(e) => {
+            drain(req.into_body()).await;
+            return Err(e);
+        }
+    };
+    let Some(route) = router::route(req.method(), rest) else {
+        drain(req.into_body()).await;
+        return Err(ApiError::page_not_found());
+    };
+    let req = if ignores_body(&route) {
+        let (parts, mut body) = req.into_parts();
+        drain_mut(&mut body).await;
+        Request::from_parts(parts, body)
+    } else {
+        req
+    };
     let ctx = ReqCtx {
         version: asked.unwrap_or(MAX_API_VERSION),
         query: Query::parse(req.uri().query()),
         method: req.method().clone(),
     };
     handlers::dispatch(&api, &ctx, route, req).await
+}
+
+/// Routes whose handlers never read the request body. Their bodies (clients may send
+/// one anyway, e.g. `{}` with a `stop`) are read and dropped before the handler runs,
+/// so that an early answer (an error before the handler would have looked at the
+/// body) leaves the connection usable for the client's next request. A handler that
+/// starts reading its body must have its route removed from this list.
+fn ignores_body(route: &router::Route) -> bool {
+    use router::Route as R;
+    matches!(
+        route,
+        R::Ping
+            | R::Version
+            | R::Info
+            | R::Events
+            | R::SystemDf
+            | R::ContainerList
+            | R::ContainerPrune
+            | R::ContainerInspect(_)
+            | R::ContainerStop(_)
+            | R::ContainerRestart(_)
+            | R::ContainerKill(_)
+            | R::ContainerPause(_)
+            | R::ContainerUnpause(_)
+            | R::ContainerWait(_)
+            | R::ContainerRename(_)
+            | R::ContainerResize(_)
+            | R::ContainerDelete(_)
+            | R::ContainerLogs(_)
+            | R::ContainerTop(_)
+            | R::ContainerStats(_)
+            | R::ContainerChanges(_)
+            | R::ContainerExport(_)
+            | R::ArchiveStat(_)
+            | R::ArchiveGet(_)
+            | R::ExecResize(_)
+            | R::ExecInspect(_)
+            | R::ImageList
+            | R::ImageInspect(_)
+            | R::ImageHistory(_)
+            | R::ImageTag(_)
+            | R::ImageDelete(_)
+            | R::ImageSave(_)
+            | R::ImagePrune
+            | R::Unsupported(_)
+    )
+}
+
+/// Most of an unread request body that is drained to keep the connection; past this
+/// the connection is closed after the answer instead (with a lingering close, see
+/// `conn`).
+const DRAIN_LIMIT: usize = 1 << 20;
+
+/// How long draining an unread body may take (a client that announces a body and
+/// never sends it must not delay the answer much).
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Read and drop a request body nobody will read.
+pub(crate) async fn drain(mut body: Incoming) {
+    drain_mut(&mut body).await;
+}
+
+async fn drain_mut(body: &mut Incoming) {
+    use http_body_util::BodyExt;
+    use hyper::body::Body as _;
+    if body.is_end_stream() {
+        return;
+    }
+    let mut left = DRAIN_LIMIT;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                if data.len() >= left {
+                    return;
+                }
+                left -= data.len();
+            }
+        }
+    })
+    .await;
 }

@@ -131,9 +131,9 @@ fn info_has_the_fields_the_cli_prints() {
 #[test]
 fn known_docker_areas_not_served_yet_are_501_with_a_clear_message() {
     let srv = TestServer::start("501");
-    let r = srv.request("GET", "/v1.45/volumes", None);
+    let r = srv.request("GET", "/v1.45/plugins", None);
     assert_eq!(r.status, 501);
-    assert_eq!(r.message(), "volumes are not supported yet by Berth");
+    assert_eq!(r.message(), "plugins are not supported yet by Berth");
     let r = srv.request("POST", "/swarm/init", Some("{}"));
     assert_eq!(r.status, 501);
     assert_eq!(r.message(), "swarm mode is not supported yet by Berth");

@@ -73,6 +73,8 @@ pub struct BuildMount {
     pub mode: Option<u32>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `required` (secrets, ssh): fail when the source is missing instead of skipping.
+    pub required: bool,
 }
 
 /// A build container to create.

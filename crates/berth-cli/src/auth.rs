@@ -1,7 +1,12 @@
 //! Registry credentials: `login`/`logout`, the credentials file
 //! (`$BERTH_CONFIG/config.json`, default `~/.berth/config.json`, Docker's
 //! `{"auths": {server: {"auth": base64(user:pass)}}}` layout), and the
-//! `X-Registry-Auth` header that pull and push send.
+//! `X-Registry-Auth` header that pull and push send. With `credsStore` / `credHelpers`
+//! in the file, the secrets go through a credential helper instead (`credhelper.rs`)
+//! and `auths` only keeps an empty entry per server, like Docker.
+
+#[path = "credhelper.rs"]
+mod credhelper;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -141,6 +146,23 @@ fn server_key(server: &str) -> String {
 pub fn registry_auth_header(reference: &str) -> String {
     let server = registry_of(reference);
     let cfg = load_config();
+    if let Some(helper) = credhelper::helper_for(&cfg, &server) {
+        let body = match credhelper::get(&helper, &server) {
+            Ok(Some(credhelper::Stored::Basic { username, password })) => {
+                json!({"username": username, "password": password, "serveraddress": server})
+            }
+            Ok(Some(credhelper::Stored::Token(t))) => {
+                json!({"identitytoken": t, "serveraddress": server})
+            }
+            Ok(None) => return "e30=".to_string(),
+            Err(e) => {
+                // Docker goes on anonymously after saying why.
+                eprintln!("WARNING: {e}");
+                return "e30=".to_string();
+            }
+        };
+        return base64_encode(body.to_string().as_bytes(), true);
+    }
     let entry = &cfg["auths"][&server];
     let creds = entry["auth"]
         .as_str()
@@ -238,23 +260,39 @@ pub fn login(c: &Client, a: &LoginArgs) -> CliResult {
     if !cfg["auths"].is_object() {
         cfg["auths"] = Value::Object(Map::new());
     }
+    let token = v["IdentityToken"].as_str().filter(|t| !t.is_empty());
+    let helper = credhelper::helper_for(&cfg, &server);
     let mut entry = Map::new();
-    entry.insert(
-        "auth".into(),
-        json!(base64_encode(
-            format!("{username}:{password}").as_bytes(),
-            false
-        )),
-    );
-    if let Some(t) = v["IdentityToken"].as_str().filter(|t| !t.is_empty()) {
-        entry.insert("identitytoken".into(), json!(t));
+    match &helper {
+        Some(h) => {
+            let (user, secret) = match token {
+                Some(t) => ("<token>", t),
+                None => (username.as_str(), password.as_str()),
+            };
+            credhelper::store(h, &server, user, secret)
+                .map_err(|e| CliError::msg(format!("Error saving credentials: {e}")))?;
+        }
+        None => {
+            entry.insert(
+                "auth".into(),
+                json!(base64_encode(
+                    format!("{username}:{password}").as_bytes(),
+                    false
+                )),
+            );
+            if let Some(t) = token {
+                entry.insert("identitytoken".into(), json!(t));
+            }
+        }
     }
     cfg["auths"][&server] = Value::Object(entry);
     save_config(&cfg).map_err(|e| CliError::msg(format!("Error saving credentials: {e}")))?;
-    eprintln!(
-        "\nWARNING! Your credentials are stored unencrypted in '{}'.\n",
-        config_path().display()
-    );
+    if helper.is_none() {
+        eprintln!(
+            "\nWARNING! Your credentials are stored unencrypted in '{}'.\n",
+            config_path().display()
+        );
+    }
     println!(
         "{}",
         v["Status"]
@@ -277,6 +315,11 @@ pub fn logout(a: &LogoutArgs) -> CliResult {
         return Ok(());
     }
     println!("Removing login credentials for {server}");
+    if let Some(h) = credhelper::helper_for(&cfg, &server) {
+        if let Err(e) = credhelper::erase(&h, &server) {
+            eprintln!("WARNING: could not erase credentials for {server}: {e}");
+        }
+    }
     save_config(&cfg)
         .map_err(|e| CliError::msg(format!("WARNING: could not erase credentials: {e}")))?;
     Ok(())

@@ -52,7 +52,7 @@ fn size_or_na(v: &Value) -> String {
 }
 
 /// Rows for one image: one per tag (or `<none>`), with digests matched by repo.
-fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
+pub(crate) fn image_rows(img: &Value, trunc: bool, digests: bool) -> Vec<Value> {
     let id_full = img["Id"].as_str().unwrap_or("");
     let id = if trunc {
         truncate_id(id_full)
@@ -448,7 +448,10 @@ pub fn prune(c: &Client, a: &crate::cli::ImagePruneArgs) -> CliResult {
     }
     let (text, space) = prune_images(c, &f)?;
     print!("{text}");
-    println!("Total reclaimed space: {}", human_size(space));
+    println!(
+        "Total reclaimed space: {}",
+        human_size_prec(space as f64, 4)
+    );
     Ok(())
 }
 
@@ -483,9 +486,8 @@ pub fn push(c: &Client, a: &crate::cli::PushArgs) -> CliResult {
     } else {
         Some(tag.unwrap_or_else(|| "latest".into()))
     };
-    if tag.is_none() && !a.quiet {
-        println!("The push refers to repository [{repo}]");
-    }
+    // The daemon's stream starts with "The push refers to repository […]" for one tag
+    // and for all of them alike; printing it here too doubled it.
     let q = berth_client::Query::new().opt("tag", tag.as_deref());
     let auth = crate::auth::registry_auth_header(&a.name);
     let resp = c.request(

@@ -80,6 +80,7 @@ enum Kind {
     Any,
     Container,
     Image,
+    Volume,
 }
 
 /// The object, or the line to report when it does not exist.
@@ -92,8 +93,12 @@ fn lookup(
     let r = match kind {
         Kind::Container => c.container_inspect(name, size),
         Kind::Image => c.image_inspect(name),
+        Kind::Volume => c.get_json(&format!("/volumes/{name}")),
         Kind::Any => match c.container_inspect(name, size) {
-            Err(e) if e.is_not_found() => c.image_inspect(name),
+            Err(e) if e.is_not_found() => match c.image_inspect(name) {
+                Err(e) if e.is_not_found() => c.get_json(&format!("/volumes/{name}")),
+                other => other,
+            },
             other => other,
         },
     };
@@ -148,6 +153,7 @@ pub fn inspect(c: &Client, a: &InspectArgs) -> CliResult {
         None | Some("") => Kind::Any,
         Some("container") => Kind::Container,
         Some("image") => Kind::Image,
+        Some("volume") => Kind::Volume,
         Some(other) => {
             return Err(CliError::msg(format!(
                 "\"{other}\" is not a valid value for --type"

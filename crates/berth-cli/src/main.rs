@@ -8,6 +8,7 @@ mod attach;
 mod auth;
 mod build;
 mod cli;
+mod compose;
 mod container;
 mod cp;
 mod errors;
@@ -25,6 +26,7 @@ mod system;
 mod table;
 mod term;
 mod units;
+mod volume;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
@@ -287,7 +289,19 @@ fn main() {
         term::restore_terminal();
         default_hook(info);
     }));
-    let cli = match Cli::try_parse() {
+    // `run` gets a parser of its own (see `cli::RunOnly`): it is the command whose
+    // start-up users feel. Non-UTF-8 arguments still reach clap untouched.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let parsed = if argv_path(&words).first().map(String::as_str) == Some("run") {
+        cli::RunOnly::try_parse_from(&args).map(Cli::from)
+    } else {
+        Cli::try_parse_from(&args)
+    };
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => std::process::exit(flag_error(e)),
     };
@@ -304,10 +318,21 @@ fn main() {
 
 fn client(cli: &Cli) -> CliResult<berth_client::Client> {
     let host = cli
+        .g
         .host
         .clone()
         .unwrap_or_else(|| berth_client::DEFAULT_HOST.to_string());
-    let c = berth_client::Client::new(&host)?;
+    let mut c = berth_client::Client::new(&host)?;
+    // Docker's TLS flags and DOCKER_TLS_VERIFY/DOCKER_CERT_PATH (tcp:// hosts only).
+    if let Some(tls) = berth_client::TlsOptions::from_flags(
+        cli.g.tls,
+        cli.g.tlsverify,
+        cli.g.tlscacert.clone(),
+        cli.g.tlscert.clone(),
+        cli.g.tlskey.clone(),
+    ) {
+        c = c.with_tls(&tls)?;
+    }
     if let Ok(v) = std::env::var("BERTH_API_VERSION") {
         if !v.is_empty() {
             return Ok(c.with_version(&v));
@@ -317,7 +342,7 @@ fn client(cli: &Cli) -> CliResult<berth_client::Client> {
 }
 
 fn dispatch(cli: Cli) -> CliResult {
-    if cli.version {
+    if cli.g.version {
         println!(
             "Berth version {}, build {}",
             env!("CARGO_PKG_VERSION"),
@@ -391,6 +416,7 @@ fn dispatch(cli: Cli) -> CliResult {
         Cmd::Network(NetworkCmd::Connect(a)) => objects::network_connect(&c, a),
         Cmd::Network(NetworkCmd::Disconnect(a)) => objects::network_disconnect(&c, a),
         Cmd::Network(NetworkCmd::Prune(a)) => objects::network_prune(&c, a),
+        Cmd::Compose(a) => compose::compose(&c, a),
     }
 }
 

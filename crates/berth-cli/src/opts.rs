@@ -749,6 +749,9 @@ pub fn build(o: &ContainerOpts, auto_remove: bool, detach: bool) -> Result<Creat
     host.insert("Dns".into(), json!(o.dns));
     host.insert("DnsOptions".into(), json!(o.dns_option));
     host.insert("DnsSearch".into(), json!(o.dns_search));
+    if !o.link.is_empty() {
+        host.insert("Links".into(), json!(o.link));
+    }
     host.insert(
         "ExtraHosts".into(),
         if o.add_host.is_empty() {

@@ -330,6 +330,9 @@ pub fn info(c: &Client, a: &InfoArgs) -> CliResult {
 /// build cache with reclaimable space.
 pub fn df(c: &Client, a: &crate::cli::DfArgs) -> CliResult {
     let d = c.get_json("/system/df")?;
+    if a.verbose && a.format.is_none() {
+        return crate::volume::df_verbose(&d);
+    }
     let arr = |k: &str| d[k].as_array().cloned().unwrap_or_default();
     let hs = |n: i64| crate::units::human_size_prec(n as f64, 4);
     let with_pct = |reclaim: i64, total: i64| {

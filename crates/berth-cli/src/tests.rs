@@ -160,7 +160,7 @@ fn aliases_and_groups() {
         Some(Cmd::Container(ContainerCmd::Rm(_)))
     ));
     let c = parse(&["-H", "unix:///tmp/x.sock", "ps", "-aq", "--no-trunc"]).unwrap();
-    assert_eq!(c.host.as_deref(), Some("unix:///tmp/x.sock"));
+    assert_eq!(c.g.host.as_deref(), Some("unix:///tmp/x.sock"));
     match c.cmd {
         Some(Cmd::Ps(p)) => assert!(p.all && p.quiet && p.no_trunc),
         _ => panic!(),

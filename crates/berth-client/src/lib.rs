@@ -13,6 +13,7 @@
 pub mod api;
 pub mod http;
 pub mod stream;
+pub mod tls;
 
 use std::io::{self, BufReader, Read};
 use std::os::unix::net::UnixStream;
@@ -21,6 +22,7 @@ use std::sync::OnceLock;
 
 pub use http::{Body, Head, Query};
 pub use stream::{Frame, FrameReader, JsonLines, StreamKind};
+pub use tls::TlsOptions;
 
 /// Highest API version this client speaks.
 pub const MAX_API_VERSION: &str = "1.45";
@@ -40,7 +42,7 @@ pub enum Error {
     },
     #[error("Error response from daemon: {message}")]
     Api { status: u16, message: String },
-    #[error("unsupported host {0:?}: only unix:// sockets are supported")]
+    #[error("unsupported host {0:?}: only unix:// and tcp:// hosts are supported")]
     InvalidHost(String),
     #[error("error during connect: {0}")]
     Protocol(String),
@@ -117,11 +119,25 @@ pub struct Client {
     socket: PathBuf,
     /// `/v1.NN`, negotiated on first use.
     prefix: OnceLock<String>,
+    /// Set for a `tcp://` host (then `socket` is unused); see [`tls`].
+    tcp: Option<TcpTarget>,
+}
+
+/// A `tcp://` daemon: its address and, with TLS, the client configuration.
+#[derive(Debug, Clone)]
+struct TcpTarget {
+    host: String,
+    /// `None`: Docker's default, 2376 with TLS and 2375 without.
+    port: Option<u16>,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Client {
     /// `host` is `unix:///path/to.sock` or a plain socket path.
     pub fn new(host: &str) -> Result<Client> {
+        if let Some(rest) = host.strip_prefix("tcp://") {
+            return Client::new_tcp(host, rest);
+        }
         let socket = if let Some(p) = host.strip_prefix("unix://") {
             PathBuf::from(p)
         } else if host.starts_with('/') || !host.contains("://") {
@@ -141,7 +157,40 @@ impl Client {
             host,
             socket,
             prefix: OnceLock::new(),
+            tcp: None,
         })
+    }
+
+    /// `tcp://host[:port]`: plain TCP until [`Client::with_tls`] is applied.
+    fn new_tcp(host: &str, rest: &str) -> Result<Client> {
+        let rest = rest.trim_end_matches('/');
+        let invalid = || Error::InvalidHost(host.to_string());
+        let (name, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => (h, Some(p.parse::<u16>().map_err(|_| invalid())?)),
+            _ => (rest, None),
+        };
+        if name.is_empty() || name.contains('/') {
+            return Err(invalid());
+        }
+        Ok(Client {
+            host: host.to_string(),
+            socket: PathBuf::new(),
+            prefix: OnceLock::new(),
+            tcp: Some(TcpTarget {
+                host: name.to_string(),
+                port,
+                tls: None,
+            }),
+        })
+    }
+
+    /// Talk TLS to a `tcp://` host (a unix socket host ignores it, as Docker's
+    /// client does).
+    pub fn with_tls(mut self, opts: &TlsOptions) -> Result<Client> {
+        if let Some(t) = self.tcp.as_mut() {
+            t.tls = Some(tls::client_config(opts)?);
+        }
+        Ok(self)
     }
 
     /// Uses a fixed API version instead of negotiating (e.g. `"1.41"`).
@@ -157,6 +206,21 @@ impl Client {
     }
 
     fn connect(&self) -> Result<UnixStream> {
+        if let Some(t) = &self.tcp {
+            let port = t.port.unwrap_or(if t.tls.is_some() { 2376 } else { 2375 });
+            return tls::connect(&format!("{}:{port}", t.host), t.tls.as_ref()).map_err(|source| {
+                match source.kind() {
+                    // TLS failures: say what TLS said, not "is the daemon running".
+                    io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+                        Error::Protocol(source.to_string())
+                    }
+                    _ => Error::Connect {
+                        host: self.host.clone(),
+                        source,
+                    },
+                }
+            });
+        }
         UnixStream::connect(&self.socket).map_err(|source| Error::Connect {
             host: self.host.clone(),
             source,

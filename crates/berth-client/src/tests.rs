@@ -241,5 +241,13 @@ fn connect_error_wording() {
         e.to_string(),
         "Cannot connect to the Berth daemon at unix:///nonexistent/berth-test.sock. Is the berth daemon running?"
     );
-    assert!(Client::new("tcp://1.2.3.4:2375").is_err());
+    // tcp:// is a transport now (TLS or loopback); other schemes are not.
+    assert!(matches!(
+        Client::new("ssh://user@host"),
+        Err(crate::Error::InvalidHost(_))
+    ));
+    assert!(matches!(
+        Client::new("unix://"),
+        Err(crate::Error::InvalidHost(_))
+    ));
 }

@@ -108,8 +108,23 @@ impl Engine {
             }
         };
         if let Some(p) = running {
-            let conn = shimctl::attach(&ctr.socket, p.stdin, p.stdout, p.stderr).await?;
-            splice(p.end, conn);
+            match shimctl::attach(&ctr.socket, p.stdin, p.stdout, p.stderr).await {
+                Ok(conn) => splice(p.end, conn),
+                // The process exited between our look at the state and the shim's
+                // answer (or the shim is gone). Docker's API does not fail an attach
+                // to a container that has stopped: the stream (with the logs asked
+                // for) just ends. Clients such as docker-compose 1.x start a one-off
+                // container first and attach after, and must not see an error.
+                Err(e)
+                    if e.to_string().contains("stopped container")
+                        || !ctr.shim_up.load(Ordering::SeqCst)
+                        || !lock(&ctr.rec).state.running =>
+                {
+                    let mut end = p.end;
+                    let _ = end.shutdown().await;
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.container_event(&rec, "attach", &[]);
         Ok(AttachStream { conn: theirs, tty })

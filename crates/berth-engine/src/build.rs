@@ -20,6 +20,9 @@
 //! The builder's trait is blocking; the host runs on a blocking thread and enters the
 //! async engine with the runtime handle captured when the build started.
 
+#[path = "buildmounts.rs"]
+mod buildmounts;
+
 use crate::error::{EngineError, Result};
 use crate::fsops::{in_view, View};
 use crate::{lock, AttachOptions, Engine, WaitCondition};
@@ -112,8 +115,13 @@ fn run_build(
                 engine: engine.clone(),
                 rt,
                 scratch: Mutex::new(HashMap::new()),
+                downloads: dir.with_extension("url"),
+                step_mounts: Mutex::new(HashMap::new()),
             };
             let r = berth_build::build(&host, &ctx, &req.dockerfile, &req.options, &mut out);
+            // The build's images (committed with deferred fsyncs) are durable before the
+            // client hears of them.
+            host.sync_store();
             // Pseudo containers of failed steps.
             for id in lock(&host.scratch).keys() {
                 let _ = std::fs::remove_dir_all(host.scratch_dir(id));
@@ -127,6 +135,9 @@ fn run_build(
         ))
     });
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir.with_extension("url"));
+    // The build ended: containers it kept (`--rm=false`) are the user's now.
+    crate::buildsweep::build_ended(&dir);
     let Ok(mut w) = out.into_inner() else { return };
     let line = match &res {
         Ok(o) => {
@@ -171,6 +182,12 @@ pub struct EngineHost {
     rt: tokio::runtime::Handle,
     /// Configs of the scratch "containers" of this build (see [`SCRATCH_PREFIX`]).
     scratch: Mutex<HashMap<String, berth_types::docker::ContainerConfig>>,
+    /// Where `ADD <url>` downloads go (`ctx-<id>.url`, removed with the context; swept
+    /// after a crash like it).
+    downloads: PathBuf,
+    /// `RUN --mount`s of live build containers (by id): host views to release and
+    /// targets to keep out of the commit.
+    step_mounts: Mutex<HashMap<String, buildmounts::StepMounts>>,
 }
 
 /// Steps on `FROM scratch` (COPY/ADD/WORKDIR; nothing can run there) get a pseudo
@@ -214,6 +231,58 @@ fn to_image_config(c: &berth_types::docker::ContainerConfig) -> berth_image::Con
 }
 
 impl EngineHost {
+    /// The store side of [`BuildHost::commit`] (called with fsyncs deferred).
+    fn commit_now(&self, req: &CommitRequest) -> std::result::Result<String, HostError> {
+        let id = match &req.container {
+            None => self.metadata_commit(req)?,
+            Some(cid) if self.is_scratch(cid) => self.scratch_commit(cid, req)?,
+            Some(cid) => {
+                let ctr = self.engine.lookup(cid).map_err(engine_err)?;
+                let parent = req
+                    .parent
+                    .as_deref()
+                    .and_then(ImageId::parse)
+                    .ok_or_else(|| {
+                        HostError::new("committing on scratch is not supported yet by Berth")
+                    })?;
+                let opts = CommitOptions {
+                    reference: None,
+                    author: req.author.clone(),
+                    comment: String::new(),
+                    changes: Vec::new(),
+                    config: to_image_config(&req.config),
+                    container_id: ctr.id.clone(),
+                    created_by: req.history.created_by.clone(),
+                    // Mount points the runtime creates, never part of an image; so are
+                    // the targets of `RUN --mount`.
+                    exclude: ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+                        .iter()
+                        .map(PathBuf::from)
+                        .chain(
+                            lock(&self.step_mounts)
+                                .get(cid)
+                                .map(|m| m.targets.clone())
+                                .unwrap_or_default(),
+                        )
+                        .collect(),
+                };
+                let id = self
+                    .engine
+                    .images
+                    .commit(&parent, &ctr.paths.upper(), &opts)
+                    .map_err(herr)?;
+                id.as_str().to_string()
+            }
+        };
+        self.remember(req.parent.as_deref(), &req.cache_key, &id)?;
+        Ok(id)
+    }
+
+    /// Make every deferred write of this build durable (one `syncfs`).
+    fn sync_store(&self) {
+        berth_image::atomic::sync_filesystem(&self.engine.cfg.data_root);
+    }
+
     fn is_scratch(&self, id: &str) -> bool {
         lock(&self.scratch).contains_key(id)
     }
@@ -450,9 +519,11 @@ impl BuildHost for EngineHost {
             lock(&self.scratch).insert(id.clone(), req.config.clone());
             return Ok(id);
         };
-        if !req.mounts.is_empty() {
-            return Err(HostError::new("RUN --mount is not supported yet by Berth"));
-        }
+        let layers = |id: &str| -> std::result::Result<Vec<PathBuf>, HostError> {
+            let iid = ImageId::parse(id).ok_or_else(|| herr(format!("bad image id {id}")))?;
+            self.engine.images.layer_dirs(&iid).map_err(herr)
+        };
+        let mut mounts = buildmounts::prepare(&builder_dir(&self.engine), &req.mounts, &layers)?;
         let mut config = req.config.clone();
         config.image = image;
         // RUN never goes through the image's entrypoint.
@@ -467,6 +538,8 @@ impl BuildHost for EngineHost {
                 Some("host") => "host".into(),
                 _ => String::new(),
             },
+            binds: (!mounts.binds.is_empty()).then(|| std::mem::take(&mut mounts.binds)),
+            tmpfs: (!mounts.tmpfs.is_empty()).then(|| std::mem::take(&mut mounts.tmpfs)),
             ..Default::default()
         };
         let r = self
@@ -480,6 +553,11 @@ impl BuildHost for EngineHost {
                 },
             ))
             .map_err(engine_err)?;
+        // Removed at the next start if the daemon dies before the build ends.
+        crate::buildsweep::mark(&self.downloads, &r.id);
+        if !mounts.targets.is_empty() || !mounts.views.is_empty() {
+            lock(&self.step_mounts).insert(r.id.clone(), mounts);
+        }
         Ok(r.id)
     }
 
@@ -703,42 +781,9 @@ impl BuildHost for EngineHost {
     }
 
     fn commit(&self, req: &CommitRequest) -> std::result::Result<String, HostError> {
-        let id = match &req.container {
-            None => self.metadata_commit(req)?,
-            Some(cid) if self.is_scratch(cid) => self.scratch_commit(cid, req)?,
-            Some(cid) => {
-                let ctr = self.engine.lookup(cid).map_err(engine_err)?;
-                let parent = req
-                    .parent
-                    .as_deref()
-                    .and_then(ImageId::parse)
-                    .ok_or_else(|| {
-                        HostError::new("committing on scratch is not supported yet by Berth")
-                    })?;
-                let opts = CommitOptions {
-                    reference: None,
-                    author: req.author.clone(),
-                    comment: String::new(),
-                    changes: Vec::new(),
-                    config: to_image_config(&req.config),
-                    container_id: ctr.id.clone(),
-                    created_by: req.history.created_by.clone(),
-                    // Mount points the runtime creates, never part of an image.
-                    exclude: ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
-                        .iter()
-                        .map(PathBuf::from)
-                        .collect(),
-                };
-                let id = self
-                    .engine
-                    .images
-                    .commit(&parent, &ctr.paths.upper(), &opts)
-                    .map_err(herr)?;
-                id.as_str().to_string()
-            }
-        };
-        self.remember(req.parent.as_deref(), &req.cache_key, &id)?;
-        Ok(id)
+        // Intermediate images are made durable in one go before anything refers to
+        // them from outside the build (`tag`, the end of the build): see `sync_store`.
+        berth_image::atomic::deferred_sync(|| self.commit_now(req))
     }
 
     fn remove_container(&self, id: &str) -> std::result::Result<(), HostError> {
@@ -747,18 +792,40 @@ impl BuildHost for EngineHost {
             let _ = std::fs::remove_dir_all(self.scratch_dir(id));
             return Ok(());
         }
-        self.rt
+        let removed = self
+            .rt
             .block_on(self.engine.remove(id, true, true))
-            .map_err(engine_err)
+            .map_err(engine_err);
+        // Host views of image binds go with the container (Drop unmounts them).
+        lock(&self.step_mounts).remove(id);
+        removed?;
+        crate::buildsweep::unmark(&self.downloads, id);
+        Ok(())
     }
 
     fn fetch_url(&self, url: &str) -> std::result::Result<FetchedFile, HostError> {
-        Err(HostError::new(format!(
-            "ADD from a URL ({url}) is not supported yet by Berth"
-        )))
+        // One directory per download, so the file keeps the URL's name.
+        let dir = self.downloads.join(berth_image::atomic::unique_suffix());
+        std::fs::create_dir_all(&dir).map_err(herr)?;
+        let name = berth_registry::fetch::file_name(url);
+        let path = dir.join(if name.is_empty() { "download" } else { &name });
+        let mut f = File::create(&path).map_err(herr)?;
+        let got = berth_registry::fetch::download(url, &mut f).map_err(herr)?;
+        // The legacy builder gives the file the server's Last-Modified time.
+        if let Some(t) = got.modified {
+            let _ = f.set_modified(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+            );
+        }
+        Ok(FetchedFile {
+            path,
+            name: got.name,
+        })
     }
 
     fn tag(&self, image_id: &str, reference: &str) -> std::result::Result<(), HostError> {
+        // The tag is durable at once: what it points to must be too.
+        self.sync_store();
         self.engine.images.tag(image_id, reference).map_err(herr)?;
         self.engine.image_event("tag", image_id, reference);
         Ok(())

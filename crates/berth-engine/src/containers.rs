@@ -132,12 +132,7 @@ fn validate_host_config(req: &CreateRequest) -> Result<()> {
     specbuild::normalize_caps(hc.cap_add.as_deref().unwrap_or_default())?;
     specbuild::normalize_caps(hc.cap_drop.as_deref().unwrap_or_default())?;
     parse_security_opts(hc.security_opt.as_deref().unwrap_or_default())?;
-    for b in hc.binds.iter().flatten() {
-        parse_bind(b)?;
-    }
-    for m in hc.mounts.iter().flatten() {
-        specbuild::mount_spec(m)?;
-    }
+    crate::volumes::parse_requests(hc)?;
     specbuild::devices(hc.resources.devices.as_deref().unwrap_or_default())?;
     let policy = hc.restart_policy.name.as_str();
     if !["", "no", "always", "unless-stopped", "on-failure"].contains(&policy) {
@@ -160,12 +155,6 @@ fn validate_host_config(req: &CreateRequest) -> Result<()> {
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
-    let driver = hc.log_config.kind.as_str();
-    if !["", "json-file", "none", "local"].contains(&driver) {
-        return Err(EngineError::invalid(format!(
-            "failed to create task for container: failed to initialize logging driver: logger: no log driver named '{driver}' is registered"
-        )));
-    }
     if hc.resources.oom_kill_disable == Some(true) && hc.resources.memory == 0 {
         // Docker only warns here; nothing to refuse.
     }
@@ -174,21 +163,6 @@ fn validate_host_config(req: &CreateRequest) -> Result<()> {
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
-}
-
-/// Parses `10m`, `1g`, `512k`, `100` (bytes) as Docker's `max-size`.
-pub(crate) fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    (n >= 0.0).then_some((n * mult as f64) as u64)
 }
 
 /// Size in bytes of a directory tree (regular files; hard links counted once each
@@ -227,6 +201,7 @@ impl Engine {
         let image_name = body.config.image.clone();
         let image = tokio::task::spawn_blocking(move || images.resolve(&image_name)).await??;
         validate_host_config(&body)?;
+        self.net_check_create(&mut body).await?;
 
         let img_cfg = image_container_config(&image);
         merge_image_config(&mut body.config, &img_cfg);
@@ -281,9 +256,7 @@ impl Engine {
         if hc.network_mode.is_empty() {
             hc.network_mode = "default".into();
         }
-        if hc.log_config.kind.is_empty() {
-            hc.log_config.kind = "json-file".into();
-        }
+        self.merge_log_config(&mut hc.log_config)?;
         if hc.restart_policy.name.is_empty() {
             hc.restart_policy.name = "no".into();
         }
@@ -320,7 +293,7 @@ impl Engine {
         }
 
         let paths = ContainerPaths::new(&self.containers_dir(), id);
-        let rec = ContainerRecord {
+        let mut rec = ContainerRecord {
             id: id.to_string(),
             name: name.to_string(),
             created: rfc3339_nano(SystemTime::now()),
@@ -334,6 +307,7 @@ impl Engine {
             log_path: String::new(),
             ..Default::default()
         };
+        rec.mounts = self.resolve_mounts(id, &rec.config, &rec.host_config)?;
         let dir = paths.dir.clone();
         let (upper, work, cfg_path) = (paths.upper(), paths.work(), paths.config());
         let rec2 = rec.clone();
@@ -347,6 +321,7 @@ impl Engine {
         .await?;
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&dir);
+            self.release_mounts(&rec, true).await;
             return Err(e);
         }
         let ctr = self.insert(rec.clone(), paths);
@@ -500,7 +475,11 @@ impl Engine {
             size_root_fs,
             mounts: mount_points(&r),
             config: r.config.clone(),
-            network_settings: network_settings(&r),
+            network_settings: {
+                let mut ns = network_settings(&r);
+                self.net_inspect(&r, &mut ns);
+                ns
+            },
         })
     }
 
@@ -557,6 +536,7 @@ impl Engine {
                 (None, None)
             };
             let mut sum = summary(&r, now, size_rw, size_root_fs);
+            self.net_summary(&r, &mut sum);
             // Like Docker: keep the name the user gave unless it now means another image.
             if sum.image != r.image {
                 let same = self
@@ -630,7 +610,7 @@ impl Engine {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove(&self, name: &str, force: bool, _remove_volumes: bool) -> Result<()> {
+    pub async fn remove(&self, name: &str, force: bool, remove_volumes: bool) -> Result<()> {
         let ctr = self.lookup(name)?;
         {
             let r = lock(&ctr.rec);
@@ -682,7 +662,11 @@ impl Engine {
             r.state.restarting = false;
             r.clone()
         };
-        self.destroy(&ctr, &snap).await
+        self.destroy(&ctr, &snap).await?;
+        if remove_volumes {
+            self.release_mounts(&snap, true).await;
+        }
+        Ok(())
     }
 
     /// Removes a stopped container's state everywhere. Caller holds `op`.
@@ -723,11 +707,14 @@ impl Engine {
         }
         // Normally the shim removed it; after a shim died, processes may be left in it.
         self.end_cgroup(snap).await;
+        self.net_release(&ctr.id).await;
         self.containers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ctr.id);
         self.release_name(&snap.name, &ctr.id);
+        self.release_mounts(snap, snap.host_config.auto_remove)
+            .await;
         for e in std::mem::take(&mut *lock(&ctr.execs)) {
             lock(&self.execs).remove(&e);
         }
@@ -999,6 +986,9 @@ pub(crate) fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
 
 /// Mount points shown by inspect and ps.
 fn mount_points(r: &ContainerRecord) -> Vec<MountPoint> {
+    if let Some(m) = crate::volumes::inspect_mounts(r) {
+        return m;
+    }
     let mut out = Vec::new();
     for b in r.host_config.binds.iter().flatten() {
         if let Ok(m) = parse_bind(b) {
@@ -1203,10 +1193,10 @@ mod tests {
 
     #[test]
     fn sizes_and_durations() {
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("x"), None);
+        assert_eq!(berth_logdriver::opts::parse_size("10m"), Some(10 << 20));
+        assert_eq!(berth_logdriver::opts::parse_size("1g"), Some(1 << 30));
+        assert_eq!(berth_logdriver::opts::parse_size("512"), Some(512));
+        assert_eq!(berth_logdriver::opts::parse_size("x"), None);
         assert_eq!(
             parse_go_duration("1h30m"),
             Some(std::time::Duration::from_secs(5400))

@@ -10,12 +10,19 @@
 //! <data-root>/distribution/
 //!   blobs/sha256/<hex>   compressed layer blobs; renamed in only after their digest matched
 //!   tmp/                 downloads in progress (deleted on failure, swept at first use)
+//!   partial/<hex>        prefix of an interrupted download of blob <hex>, resumed with
+//!                        a Range request by the next pull (never trusted: re-hashed)
 //!   layers.json          {"sha256:<blob>": {"diff_id", "size", "repos": ["host:5000/ns/x"]}}
 //! ```
 //! `pull.rs` fills the cache and the metadata; `push.rs` reads them (and records what
 //! it uploaded or found in the target repository).
+//!
+//! Garbage collection ([`Distribution::gc`]): after `rmi` / `image prune` the engine
+//! passes the diff ids every remaining image uses; blobs (and their metadata) of any
+//! other layer are deleted, except the ones a pull in progress has pinned
+//! ([`Distribution::pin`]), and so are partial downloads nobody is resuming.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -39,6 +46,17 @@ pub(crate) struct BlobInfo {
     /// Full repository names (`host:port/ns/name`) known to hold the blob.
     #[serde(default)]
     pub repos: Vec<String>,
+    /// The layer media type it was pulled as; empty = gzip (our own archives, and
+    /// entries written before this field existed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub media_type: String,
+}
+
+impl BlobInfo {
+    /// Whether the blob can go into a Docker v2 schema 2 manifest (gzip layers only).
+    pub fn is_gzip(&self) -> bool {
+        self.media_type.is_empty() || self.media_type.ends_with("gzip")
+    }
 }
 
 /// The pull/push state of one engine.
@@ -46,6 +64,51 @@ pub(crate) struct Distribution {
     client: std::result::Result<RegistryClient, String>,
     dir: PathBuf,
     meta: Mutex<BTreeMap<String, BlobInfo>>,
+    /// Blob digests pulls in progress rely on (count per digest): kept by [`Self::gc`].
+    pinned: Mutex<HashMap<String, usize>>,
+    /// Digests whose `partial/` file a download is writing right now.
+    resuming: Mutex<HashSet<String>>,
+}
+
+/// Pins blob digests against [`Distribution::gc`] until dropped.
+pub(crate) struct BlobPins<'a> {
+    dist: &'a Distribution,
+    digests: Vec<String>,
+}
+
+impl Drop for BlobPins<'_> {
+    fn drop(&mut self) {
+        let mut pinned = lock(&self.dist.pinned);
+        for d in &self.digests {
+            if let Some(n) = pinned.get_mut(d) {
+                *n -= 1;
+                if *n == 0 {
+                    pinned.remove(d);
+                }
+            }
+        }
+    }
+}
+
+/// The `partial/` file of one blob, owned by one download at a time; released on drop.
+/// The file itself stays (that is the point) unless [`PartialBlob::discard`] is called.
+pub(crate) struct PartialBlob<'a> {
+    dist: &'a Distribution,
+    digest: String,
+    pub path: PathBuf,
+}
+
+impl PartialBlob<'_> {
+    /// Delete the partial data (it failed verification: resuming it cannot succeed).
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for PartialBlob<'_> {
+    fn drop(&mut self) {
+        lock(&self.dist.resuming).remove(&self.digest);
+    }
 }
 
 /// The hex part of a `sha256:` digest, validated (it becomes a file name).
@@ -61,6 +124,7 @@ impl Distribution {
         let dir = data_root.join("distribution");
         let _ = fs::create_dir_all(dir.join("blobs/sha256"));
         let _ = fs::create_dir_all(dir.join("tmp"));
+        let _ = fs::create_dir_all(dir.join("partial"));
         if let Ok(rd) = fs::read_dir(dir.join("tmp")) {
             for e in rd.flatten() {
                 let _ = fs::remove_file(e.path());
@@ -78,6 +142,95 @@ impl Distribution {
             client: RegistryClient::new(cfg).map_err(|e| e.to_string()),
             dir,
             meta: Mutex::new(meta),
+            pinned: Mutex::new(HashMap::new()),
+            resuming: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Keep `digests` out of [`Self::gc`] while the returned guard lives.
+    pub fn pin<'a>(&'a self, digests: impl IntoIterator<Item = String>) -> BlobPins<'a> {
+        let digests: Vec<String> = digests.into_iter().collect();
+        let mut pinned = lock(&self.pinned);
+        for d in &digests {
+            *pinned.entry(d.clone()).or_default() += 1;
+        }
+        BlobPins {
+            dist: self,
+            digests,
+        }
+    }
+
+    /// Take the `partial/` file of blob `digest` for one download; `None` when another
+    /// download of the same blob holds it (that one then uses a plain temp file).
+    pub fn partial(&self, digest: &str) -> Option<PartialBlob<'_>> {
+        let hex = digest_hex(digest)?;
+        if !lock(&self.resuming).insert(digest.to_string()) {
+            return None;
+        }
+        Some(PartialBlob {
+            dist: self,
+            digest: digest.to_string(),
+            path: self.dir.join("partial").join(hex),
+        })
+    }
+
+    /// Bytes held by the cache: verified blobs and partial downloads.
+    pub fn disk_usage(&self) -> u64 {
+        ["blobs/sha256", "partial"]
+            .iter()
+            .filter_map(|d| fs::read_dir(self.dir.join(d)).ok())
+            .flat_map(|rd| rd.flatten())
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Delete every cached blob whose layer no image uses any more (`live` = the diff ids
+    /// of all images), blobs nothing is known about, and partial downloads no pull is
+    /// resuming; pinned blobs stay. Returns the bytes freed.
+    pub fn gc(&self, live: &HashSet<String>) -> u64 {
+        let pinned: HashSet<String> = lock(&self.pinned).keys().cloned().collect();
+        let mut freed = 0u64;
+        let mut meta = lock(&self.meta);
+        let before = meta.len();
+        meta.retain(|d, i| live.contains(&i.diff_id) || pinned.contains(d));
+        let changed = meta.len() != before;
+        if let Ok(rd) = fs::read_dir(self.dir.join("blobs/sha256")) {
+            for e in rd.flatten() {
+                let digest = format!("sha256:{}", e.file_name().to_string_lossy());
+                if meta.contains_key(&digest) || pinned.contains(&digest) {
+                    continue;
+                }
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(e.path()).is_ok() {
+                    freed += len;
+                }
+            }
+        }
+        let resuming = lock(&self.resuming).clone();
+        if let Ok(rd) = fs::read_dir(self.dir.join("partial")) {
+            for e in rd.flatten() {
+                let digest = format!("sha256:{}", e.file_name().to_string_lossy());
+                if resuming.contains(&digest) || pinned.contains(&digest) {
+                    continue;
+                }
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(e.path()).is_ok() {
+                    freed += len;
+                }
+            }
+        }
+        if changed {
+            self.save_meta(&meta);
+        }
+        freed
+    }
+
+    fn save_meta(&self, meta: &BTreeMap<String, BlobInfo>) {
+        if let Ok(bytes) = serde_json::to_vec(meta) {
+            // Best effort: losing the map only costs a re-upload or a re-download.
+            let _ = berth_image::atomic::write_atomic(&self.dir.join("layers.json"), &bytes);
         }
     }
 
@@ -134,19 +287,32 @@ impl Distribution {
     /// Remember that blob `digest` (of `size` bytes) unpacks to `diff_id` and, if given,
     /// that repository `repo` (full name) holds it. Saved at once (atomically).
     pub fn record(&self, digest: &str, diff_id: &str, size: u64, repo: Option<&str>) {
+        self.record_typed(digest, diff_id, size, repo, "");
+    }
+
+    /// [`Self::record`] with the layer media type the blob was pulled as (kept when
+    /// `media_type` is empty).
+    pub fn record_typed(
+        &self,
+        digest: &str,
+        diff_id: &str,
+        size: u64,
+        repo: Option<&str>,
+        media_type: &str,
+    ) {
         let mut meta = lock(&self.meta);
         let e = meta.entry(digest.to_string()).or_default();
         e.diff_id = diff_id.to_string();
         e.size = size;
+        if !media_type.is_empty() {
+            e.media_type = media_type.to_string();
+        }
         if let Some(r) = repo {
             if !e.repos.iter().any(|x| x == r) {
                 e.repos.push(r.to_string());
             }
         }
-        if let Ok(bytes) = serde_json::to_vec(&*meta) {
-            // Best effort: losing the map only costs a re-upload or a re-download.
-            let _ = berth_image::atomic::write_atomic(&self.dir.join("layers.json"), &bytes);
-        }
+        self.save_meta(&meta);
     }
 }
 
@@ -184,6 +350,46 @@ pub fn check_insecure_registries(entries: &[String]) -> Result<()> {
     RegistryClient::new(cfg)
         .map(|_| ())
         .map_err(|e| EngineError::invalid(e.to_string()))
+}
+
+/// `/info`'s `RegistryConfig` the way Docker reports it: loopback and CIDR entries of the
+/// insecure list under `InsecureRegistryCIDRs`, each host entry as an insecure index
+/// next to Docker Hub's.
+pub fn registry_service_config(insecure: &[String]) -> berth_types::docker::RegistryServiceConfig {
+    use berth_types::docker::{IndexInfo, RegistryServiceConfig};
+    let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
+    let mut index_configs = BTreeMap::from([(
+        "docker.io".to_string(),
+        IndexInfo {
+            name: "docker.io".into(),
+            mirrors: Vec::new(),
+            secure: true,
+            official: true,
+        },
+    )]);
+    for entry in insecure {
+        let e = entry.trim();
+        if e.contains('/') {
+            if !cidrs.iter().any(|c| c == e) {
+                cidrs.push(e.to_string());
+            }
+        } else if !e.is_empty() {
+            index_configs.insert(
+                e.to_string(),
+                IndexInfo {
+                    name: e.to_string(),
+                    mirrors: Vec::new(),
+                    secure: false,
+                    official: false,
+                },
+            );
+        }
+    }
+    RegistryServiceConfig {
+        insecure_registry_cidrs: cidrs,
+        index_configs,
+        ..Default::default()
+    }
 }
 
 /// Map a registry error of a pull or push to the engine's kinds; the text is already
@@ -405,6 +611,20 @@ mod tests {
         assert_eq!(human(999), "999B");
         assert_eq!(human(22_480), "22.48kB");
         assert_eq!(human(2_216_037), "2.216MB");
+    }
+
+    #[test]
+    fn registry_config_lists_insecure_entries() {
+        let c = registry_service_config(&["10.1.0.0/16".into(), "reg.local:5000".into()]);
+        assert_eq!(
+            c.insecure_registry_cidrs,
+            ["::1/128", "127.0.0.0/8", "10.1.0.0/16"]
+        );
+        let idx = &c.index_configs["reg.local:5000"];
+        assert!(!idx.secure && !idx.official);
+        assert!(c.index_configs["docker.io"].official);
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["IndexConfigs"]["reg.local:5000"]["Secure"], false);
     }
 
     #[test]

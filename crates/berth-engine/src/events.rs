@@ -37,7 +37,7 @@ impl Engine {
         self.publish("image", action, id, "", attrs);
     }
 
-    fn publish(
+    pub(crate) fn publish(
         &self,
         kind: &str,
         action: &str,

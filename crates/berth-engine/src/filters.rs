@@ -222,6 +222,10 @@ pub fn match_container(f: &Filters, r: &ContainerRecord, ctx: &MatchCtx) -> bool
             .iter()
             .flatten()
             .any(|b| b.split(':').take(2).any(|p| p == v))
+            || r.mounts
+                .iter()
+                .filter_map(|m| m.point.as_ref())
+                .any(|p| p.name == v || p.destination == v || p.source == v)
     }) {
         return false;
     }

@@ -80,6 +80,30 @@ fn glob(pattern: &str, s: &str) -> bool {
     go(pattern.as_bytes(), s.as_bytes())
 }
 
+/// Docker's refusal of an image whose platform is not the one asked for, or `None`
+/// when it matches. `os`, `arch`, `variant` come from the image config.
+pub(crate) fn platform_mismatch(
+    reference: &str,
+    wanted: &berth_registry::Platform,
+    os: &str,
+    arch: &str,
+    variant: &str,
+) -> Option<EngineError> {
+    let actual = berth_registry::Platform {
+        architecture: arch.to_string(),
+        os: os.to_string(),
+        variant: (!variant.is_empty()).then(|| variant.to_string()),
+        os_version: None,
+        os_features: None,
+    };
+    if wanted.matches(&actual) {
+        return None;
+    }
+    Some(EngineError::not_found(format!(
+        "image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}"
+    )))
+}
+
 impl Engine {
     /// `POST /images/create?fromSrc=-` (`docker import`). Returns the `sha256:` id.
     pub async fn image_import(
@@ -203,11 +227,21 @@ impl Engine {
                 })
                 .unwrap_or(0);
         }
+        // The compressed blobs kept for pull/push reuse take disk space too.
+        let dist = self.dist();
+        let cached = tokio::task::spawn_blocking(move || dist.disk_usage())
+            .await
+            .unwrap_or(0);
         Ok(DiskUsage {
-            layers_size: layers.values().map(|(s, _)| *s as i64).sum(),
+            layers_size: layers.values().map(|(s, _)| *s as i64).sum::<i64>() + cached as i64,
             images,
             containers,
-            volumes: vec![],
+            volumes: self
+                .volume_usage()
+                .await?
+                .iter()
+                .filter_map(|v| serde_json::to_value(v).ok())
+                .collect(),
             build_cache: vec![],
         })
     }
@@ -256,7 +290,7 @@ impl Engine {
                 continue;
             }
             let before = self.images.list().len();
-            match self.image_remove(img.id.as_str(), true, false).await {
+            match self.image_remove_only(img.id.as_str(), true, false).await {
                 Ok(items) => {
                     if self.images.list().len() < before {
                         reclaimed += img.size;
@@ -267,6 +301,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
+        reclaimed += self.gc_blobs().await;
         Ok(ImagePruneResponse {
             images_deleted: if deleted.is_empty() {
                 None
@@ -328,8 +363,39 @@ impl Engine {
         })
     }
 
-    /// `DELETE /images/{name}`.
+    /// `DELETE /images/{name}`; when an image went, the cached compressed blobs of layers
+    /// no image uses any more go too.
     pub async fn image_remove(
+        &self,
+        name: &str,
+        force: bool,
+        noprune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
+        let out = self.image_remove_only(name, force, noprune).await?;
+        if out.iter().any(|i| i.deleted.is_some()) {
+            self.gc_blobs().await;
+        }
+        Ok(out)
+    }
+
+    /// Drop the distribution cache's blobs of layers no image uses; returns bytes freed.
+    pub(crate) async fn gc_blobs(&self) -> u64 {
+        let images = self.images.clone();
+        let dist = self.dist();
+        tokio::task::spawn_blocking(move || {
+            let live: std::collections::HashSet<String> = images
+                .list()
+                .into_iter()
+                .flat_map(|i| i.config.rootfs.diff_ids)
+                .collect();
+            dist.gc(&live)
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// `rmi` itself, without the blob collection.
+    async fn image_remove_only(
         &self,
         name: &str,
         force: bool,
@@ -386,6 +452,24 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// `POST /containers/create?platform=`: the image must be of that platform (an
+    /// image that is not here is left to create's own "No such image").
+    pub async fn check_image_platform(&self, image: &str, platform: &str) -> Result<()> {
+        if platform.is_empty() {
+            return Ok(());
+        }
+        let wanted = berth_registry::Platform::parse(platform)
+            .map_err(crate::distribution::registry_error)?;
+        let Ok(img) = self.images.resolve(image) else {
+            return Ok(());
+        };
+        let c = &img.config;
+        match platform_mismatch(image, &wanted, &c.os, &c.architecture, &c.variant) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// `POST /images/{name}/tag?repo=&tag=`.

@@ -42,6 +42,17 @@
 //! image_pull(ref, platform, auth) / image_push(ref, auth) -> mpsc::Receiver<Value>  (pull.rs, push.rs)
 //! registry_login(auth JSON) -> Value               (distribution.rs)
 //! build(context tar, berth_build::BuildRequest) -> mpsc::Receiver<Vec<u8>> (JSON lines; build.rs)
+//!
+//! // networks (networking.rs)
+//! network_list(&Filters) -> Vec<NetworkResource>  network_inspect(name) -> NetworkResource
+//! network_create(NetworkCreateRequest) -> NetworkCreateResponse   network_remove(name)
+//! network_connect(net, NetworkConnectRequest)   network_disconnect(net, container, force)
+//! network_prune(&Filters) -> NetworkPruneResponse
+//!
+//! // volumes (volumes.rs)
+//! volume_create(VolumeCreateBody) -> Volume     volume_list(&Filters) -> Vec<Volume>
+//! volume_inspect(name) -> Volume                 volume_remove(name, force)
+//! volume_prune(&Filters) -> VolumePruneReport    volume_usage() -> Vec<Volume> (system df)
 //! ```
 //!
 //! Helpers for the API: [`Filters::parse`] (the `filters` query), [`WaitCondition::parse`],
@@ -67,6 +78,7 @@
 
 mod attach;
 mod build;
+mod buildsweep;
 mod containers;
 pub mod defaults;
 mod distribution;
@@ -80,8 +92,10 @@ mod health;
 mod images;
 mod lifecycle;
 mod logs;
+pub mod metrics;
 mod monitor;
 pub mod names;
+mod networking;
 mod pull;
 mod push;
 mod record;
@@ -92,16 +106,21 @@ pub mod specbuild;
 mod stats;
 mod status;
 mod top;
+mod volumes;
 
 pub use attach::{AttachOptions, AttachStream};
+/// The network mechanism crate, for the daemon's settings ([`EngineConfig::network`]).
+pub use berth_network as network;
+pub use berth_volume::{PruneReport as VolumePruneReport, Volume, VolumeCreateBody};
 pub use containers::ListOptions;
-pub use distribution::check_insecure_registries;
+pub use distribution::{check_insecure_registries, registry_service_config};
 pub use error::{EngineError, ErrorKind, Result};
 pub use filters::Filters;
 pub use fsops::{go_file_mode, CommitRequest, PathStat};
 pub use images::ChannelReader;
 pub use lifecycle::{WaitCondition, WaitHandle};
 pub use logs::{frame, parse_timestamp, LogChunk, LogStream, LogsOptions};
+pub use networking::DEFAULT_NETWORK;
 
 use berth_image::ImageStore;
 use berth_types::docker::EventMessage;
@@ -130,6 +149,10 @@ pub struct EngineConfig {
     pub hosts_file: PathBuf,
     /// `--insecure-registry` entries (`host[:port]` or CIDR); loopback is always insecure.
     pub insecure_registries: Vec<String>,
+    /// Bridge networking (networking.rs); `None`: containers get loopback only.
+    pub network: Option<berth_network::ManagerConfig>,
+    /// Daemon-wide `log-driver` and `log-opts` (logs.rs merges them at create).
+    pub default_log: berth_types::docker::LogConfig,
 }
 
 impl EngineConfig {
@@ -144,6 +167,11 @@ impl EngineConfig {
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             hosts_file: PathBuf::from("/etc/hosts"),
             insecure_registries: Vec::new(),
+            network: None,
+            default_log: berth_types::docker::LogConfig {
+                kind: "json-file".into(),
+                config: BTreeMap::new(),
+            },
         }
     }
 }
@@ -219,6 +247,10 @@ pub struct Engine {
     cgroups: Option<berth_cgroups::Hierarchy>,
     /// Registry client and layer-blob cache of pull/push, made at first use.
     dist: std::sync::OnceLock<Arc<distribution::Distribution>>,
+    /// Bridges, endpoints, ports and DNS (networking.rs); `None` when disabled.
+    net: Option<Arc<networking::Networking>>,
+    /// Named and anonymous volumes (`<data-root>/volumes`, see volumes.rs).
+    volumes: Arc<berth_volume::VolumeStore>,
     me: Weak<Engine>,
 }
 

@@ -12,7 +12,7 @@ use crate::signals::parse_signal;
 use crate::specbuild::{self, ns_mode, parse_security_opts, Seccomp, SpecInputs};
 use crate::{lock, shimctl, Ctr, Engine, Watch};
 use berth_types::docker::{ContainerWaitResponse, WaitExitError};
-use berth_types::shim::{LogConfig, Request, ShimConfig, Task};
+use berth_types::shim::{Request, ShimConfig, Task};
 use berth_types::spec::{Namespaces, NsMode};
 use berth_types::time::rfc3339_nano;
 use std::sync::atomic::Ordering;
@@ -131,6 +131,8 @@ impl Engine {
         let res = self.start_locked(&ctr).await;
         if res.is_err() {
             let snap = ctr.snapshot();
+            // Whatever step failed, the volumes it activated are not in use.
+            self.deactivate_mounts(&snap);
             if snap.host_config.auto_remove {
                 // Docker removes --rm containers whose start failed.
                 let mut snap = snap;
@@ -247,6 +249,10 @@ impl Engine {
             gid_map: vec![],
         };
 
+        // Volumes last: nothing above may fail after they are mounted.
+        let volume_mounts = self
+            .activate_mounts(&rec, p.upper(), self.images.layer_dirs(&image_id)?)
+            .await?;
         let spec = specbuild::build_spec(
             &rec,
             SpecInputs {
@@ -259,36 +265,20 @@ impl Engine {
                 seccomp_profile,
                 cgroup_path: self.cgroup_rel(&rec),
                 namespaces,
+                mounts: volume_mounts,
             },
         )?;
 
         let log_path = p.log(&rec.id);
-        let lc = &hc.log_config;
-        let driver = if lc.kind == "none" {
-            "none"
-        } else {
-            "json-file"
-        };
+        let log = self.shim_log_config(&rec, &log_path)?;
+        let has_log_file = log.driver != "none" && log.format != "none";
         let shim_cfg = ShimConfig {
             id: rec.id.clone(),
             socket: ctr.socket.display().to_string(),
             shim_pid_file: p.shim_pid().display().to_string(),
             pid_file: p.init_pid().display().to_string(),
             exit_file: p.exit().display().to_string(),
-            log: LogConfig {
-                driver: driver.into(),
-                path: log_path.display().to_string(),
-                max_size: lc
-                    .config
-                    .get("max-size")
-                    .and_then(|s| crate::containers::parse_size(s))
-                    .unwrap_or(0),
-                max_file: lc
-                    .config
-                    .get("max-file")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(1),
-            },
+            log,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             tty: rec.config.tty,
@@ -302,6 +292,10 @@ impl Engine {
             return Err(self.start_failed(ctr, &reply.error, reply.exit_code));
         }
         let pid = reply.pid.unwrap_or(0);
+        // Networks join the parked process's namespace before it runs (networking.rs).
+        if let Err(e) = self.net_attach(ctr, pid).await {
+            return Err(self.net_abort_start(ctr, e).await);
+        }
 
         // Attach clients that waited for this start; from now on new ones connect to the
         // shim directly (decided under the record lock, see attach.rs).
@@ -335,7 +329,7 @@ impl Engine {
             r.state.health = None;
             r.state.started_at = rfc3339_nano(SystemTime::now());
             r.has_been_started = true;
-            r.log_path = if driver == "none" {
+            r.log_path = if !has_log_file {
                 String::new()
             } else {
                 log_path.display().to_string()
@@ -392,6 +386,7 @@ impl Engine {
             r.clone()
         };
         let _ = write_json(&ctr.paths.config(), &snap);
+        self.deactivate_mounts(&snap);
         ctr.watch.send_modify(|w| {
             w.exit_code = snap.state.exit_code;
             w.error = text.clone();
@@ -713,7 +708,11 @@ impl Engine {
         match rec.host_config.restart_policy.name.as_str() {
             "always" => true,
             "unless-stopped" => !rec.manually_stopped,
-            "on-failure" => rec.state.exit_code != 0,
+            // Docker's restart manager keeps the retry count across daemon restarts.
+            "on-failure" => {
+                let max = rec.host_config.restart_policy.maximum_retry_count;
+                rec.state.exit_code != 0 && (max == 0 || rec.restart_count < max)
+            }
             _ => false,
         }
     }

@@ -4,11 +4,20 @@
 //!
 //! The result is a channel of [`LogChunk`]s; the API frames them (8-byte header) unless
 //! the container has a tty, exactly as Docker does. [`frame`] builds that header.
+//!
+//! Also the engine's side of logging drivers: at create the daemon's default
+//! `log-driver`/`log-opts` are merged into the container's `LogConfig` and checked
+//! ([`Engine::merge_log_config`], Docker's texts from `berth-logdriver`); at start the
+//! shim's [`ShimLogConfig`] is made from it ([`Engine::shim_log_config`]). `logs` reads
+//! the container's file whatever its format (json-file, `local`, or the local copy of
+//! `syslog`/`fluentd`); `none` and a disabled copy cannot be read, as in Docker.
 
 use crate::error::{EngineError, Result};
+use crate::record::ContainerRecord;
 use crate::Engine;
 use berth_logfile::{Entry, Follower, ReadOptions, Stream};
-use berth_types::shim::{STREAM_STDERR, STREAM_STDOUT};
+use berth_types::docker::LogConfig;
+use berth_types::shim::{LogConfig as ShimLogConfig, STREAM_STDERR, STREAM_STDOUT};
 use berth_types::time::rfc3339_nano;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
@@ -31,11 +40,92 @@ pub struct LogsOptions {
 }
 
 /// One piece of output: `stream` is 1 (stdout) or 2 (stderr); `data` includes the
-/// timestamp prefix when asked for.
+/// timestamp prefix when asked for. With `framed`, `data` is already what goes on the
+/// wire: many records, each in its own Docker frame (8-byte header) unless the
+/// container has a tty; `stream` is then meaningless. `logs` sends framed batches of
+/// up to [`BATCH_BYTES`], so a large log is not a million channel messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChunk {
     pub stream: u8,
     pub data: Vec<u8>,
+    pub framed: bool,
+}
+
+impl LogChunk {
+    /// The records in this chunk as `(stream, bytes)`: a framed batch is split at its
+    /// Docker headers; `tty` says the container has a tty (framed batches are then
+    /// raw stdout). For callers of the engine that are not the HTTP API.
+    pub fn records(&self, tty: bool) -> Vec<(u8, &[u8])> {
+        if !self.framed || tty {
+            let stream = if self.framed {
+                STREAM_STDOUT
+            } else {
+                self.stream
+            };
+            return vec![(stream, &self.data[..])];
+        }
+        let mut out = Vec::new();
+        let mut rest = &self.data[..];
+        while rest.len() >= 8 {
+            let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+            let end = (8 + len).min(rest.len());
+            out.push((rest[0], &rest[8..end]));
+            rest = &rest[end..];
+        }
+        out
+    }
+}
+
+/// Size at which a batch of framed records is sent on.
+pub const BATCH_BYTES: usize = 64 * 1024;
+
+/// Collects records into framed batches.
+struct Batcher {
+    tty: bool,
+    buf: Vec<u8>,
+}
+
+impl Batcher {
+    fn new(tty: bool) -> Batcher {
+        Batcher {
+            tty,
+            buf: Vec::with_capacity(BATCH_BYTES + 16 * 1024),
+        }
+    }
+
+    /// Add one record; a full batch is returned to be sent.
+    fn push(&mut self, e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
+        let start = self.buf.len();
+        if !self.tty {
+            self.buf.extend_from_slice(&[0; 8]);
+        }
+        let body = self.buf.len();
+        let Some(stream) = append_record(&mut self.buf, e, opts) else {
+            self.buf.truncate(start);
+            return None;
+        };
+        if !self.tty {
+            let len = (self.buf.len() - body) as u32;
+            self.buf[start] = stream;
+            self.buf[start + 4..start + 8].copy_from_slice(&len.to_be_bytes());
+        }
+        (self.buf.len() >= BATCH_BYTES)
+            .then(|| self.take())
+            .flatten()
+    }
+
+    /// What is left, if anything.
+    fn take(&mut self) -> Option<LogChunk> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH_BYTES + 16 * 1024));
+        Some(LogChunk {
+            stream: STREAM_STDOUT,
+            data,
+            framed: true,
+        })
+    }
 }
 
 /// The output of `logs`: chunks until the channel closes.
@@ -84,27 +174,109 @@ pub fn parse_timestamp(s: &str) -> Result<Option<SystemTime>> {
     Ok(Some(base + Duration::from_nanos(nanos as u64)))
 }
 
-fn chunk(e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
+/// Append what `logs` shows of `e` (timestamp, details, the bytes) to `out`; the
+/// stream id (1 or 2), or `None` when that stream was not asked for.
+fn append_record(out: &mut Vec<u8>, e: &Entry, opts: &LogsOptions) -> Option<u8> {
     let stream = match e.stream {
         Stream::Stdout if opts.stdout => STREAM_STDOUT,
         Stream::Stderr if opts.stderr => STREAM_STDERR,
         _ => return None,
     };
-    let mut data = Vec::with_capacity(e.line.len() + 32);
     if opts.timestamps {
-        data.extend_from_slice(rfc3339_nano(e.time).as_bytes());
-        data.push(b' ');
+        out.extend_from_slice(rfc3339_nano(e.time).as_bytes());
+        out.push(b' ');
     }
     if opts.details {
         // No log attributes (labels/env log-opts) are configured: Docker then emits an
         // empty details field followed by a space.
-        data.push(b' ');
+        out.push(b' ');
     }
-    data.extend_from_slice(&e.line);
-    Some(LogChunk { stream, data })
+    out.extend_from_slice(&e.line);
+    Some(stream)
+}
+
+#[cfg(test)]
+fn chunk(e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
+    let mut data = Vec::with_capacity(e.line.len() + 32);
+    let stream = append_record(&mut data, e, opts)?;
+    Some(LogChunk {
+        stream,
+        data,
+        framed: false,
+    })
 }
 
 impl Engine {
+    /// Fill the daemon's default driver and options into `lc` (Docker's rule: options
+    /// of the default apply only when the container uses the default driver) and check
+    /// the result.
+    pub(crate) fn merge_log_config(&self, lc: &mut LogConfig) -> Result<()> {
+        let def = &self.cfg.default_log;
+        if lc.kind.is_empty() {
+            lc.kind = if def.kind.is_empty() {
+                "json-file".into()
+            } else {
+                def.kind.clone()
+            };
+        }
+        if lc.kind == def.kind {
+            for (k, v) in &def.config {
+                lc.config.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        berth_logdriver::opts::validate(&lc.kind, &lc.config).map_err(EngineError::invalid)
+    }
+
+    /// The shim's log settings for `rec`, writing its file at `path`.
+    pub(crate) fn shim_log_config(
+        &self,
+        rec: &ContainerRecord,
+        path: &std::path::Path,
+    ) -> Result<ShimLogConfig> {
+        let lc = &rec.host_config.log_config;
+        let driver = if lc.kind.is_empty() {
+            "json-file"
+        } else {
+            lc.kind.as_str()
+        };
+        let invalid =
+            |e: String| EngineError::invalid(format!("failed to initialize logging driver: {e}"));
+        let file = berth_logdriver::opts::file_settings(driver, &lc.config).map_err(invalid)?;
+        let mut out = ShimLogConfig {
+            driver: driver.into(),
+            path: path.display().to_string(),
+            max_size: file.max_size,
+            max_file: file.max_file,
+            compress: file.compress,
+            format: file.format.into(),
+            ..Default::default()
+        };
+        if berth_logdriver::is_remote(driver) {
+            let mut command = vec![rec.path.clone()];
+            command.extend(rec.args.iter().cloned());
+            let info = berth_logdriver::tag::TagInfo {
+                id: rec.id.clone(),
+                name: rec.bare_name().to_string(),
+                image_id: rec.image.clone(),
+                image_name: rec.config.image.clone(),
+                hostname: nix::unistd::gethostname()
+                    .ok()
+                    .and_then(|h| h.into_string().ok())
+                    .unwrap_or_default(),
+                command: command.join(" "),
+            };
+            out.tag = berth_logdriver::tag::expand(
+                lc.config.get("tag").map(String::as_str),
+                berth_logdriver::tag::DEFAULT,
+                &info,
+            )
+            .map_err(invalid)?;
+            out.opts = lc.config.clone();
+            out.name = info.name;
+        }
+        Ok(out)
+    }
+
     /// `GET /containers/{id}/logs`.
     pub async fn logs(&self, name: &str, opts: LogsOptions) -> Result<LogStream> {
         if !opts.stdout && !opts.stderr {
@@ -114,56 +286,76 @@ impl Engine {
         }
         let ctr = self.lookup(name)?;
         let rec = ctr.snapshot();
-        if rec.host_config.log_config.kind == "none" {
+        let lc = &rec.host_config.log_config;
+        let unreadable = lc.kind == "none"
+            || berth_logdriver::opts::file_settings(&lc.kind, &lc.config)
+                .is_ok_and(|f| f.format == "none");
+        if unreadable {
             return Err(EngineError::invalid(
                 "configured logging driver does not support reading",
             ));
         }
         let path = ctr.paths.log(&ctr.id);
         let tty = rec.config.tty;
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::channel(16);
         let ropts = ReadOptions {
             tail: opts.tail,
             since: opts.since,
             until: opts.until,
         };
-        let p2 = path.clone();
-        let (entries, offset) =
-            tokio::task::spawn_blocking(move || berth_logfile::read_with_offset(&p2, &ropts))
-                .await?
-                .unwrap_or_default();
         let mut watch = ctr.watch.subscribe();
         let follow = opts.follow && rec.state.running;
         tokio::spawn(async move {
-            for e in &entries {
-                if let Some(c) = chunk(e, &opts) {
-                    if tx.send(c).await.is_err() {
-                        return;
+            // The existing records, streamed from a blocking thread in framed batches.
+            let (p2, o2, tx2) = (path.clone(), opts.clone(), tx.clone());
+            let replay = tokio::task::spawn_blocking(move || {
+                let mut b = Batcher::new(tty);
+                let mut open = true;
+                // A torn or vanished file reads as what could be read.
+                let offset = berth_logfile::read_each(&p2, &ropts, &mut |e| {
+                    if let Some(c) = b.push(&e, &o2) {
+                        open = tx2.blocking_send(c).is_ok();
                     }
+                    open
+                })
+                .unwrap_or(0);
+                if let Some(c) = b.take().filter(|_| open) {
+                    open = tx2.blocking_send(c).is_ok();
                 }
-            }
+                (offset, open)
+            })
+            .await;
+            let Ok((offset, true)) = replay else { return };
             if !follow {
                 return;
             }
             let mut f = Follower::new(&path, offset);
+            let mut b = Batcher::new(tty);
             loop {
                 let stopped = !watch.borrow_and_update().running;
                 // A torn or rotated-away file yields nothing this round; retry next tick.
                 let batch = f.poll().unwrap_or_default();
+                let mut past_until = false;
                 for e in &batch {
                     if opts.until.is_some_and(|u| e.time > u) {
-                        return;
+                        past_until = true;
+                        break;
                     }
                     if opts.since.is_some_and(|s| e.time < s) {
                         continue;
                     }
-                    if let Some(c) = chunk(e, &opts) {
+                    if let Some(c) = b.push(e, &opts) {
                         if tx.send(c).await.is_err() {
                             return;
                         }
                     }
                 }
-                if stopped {
+                if let Some(c) = b.take() {
+                    if tx.send(c).await.is_err() {
+                        return;
+                    }
+                }
+                if stopped || past_until {
                     return;
                 }
                 if opts.until.is_some_and(|u| SystemTime::now() > u) {
@@ -202,6 +394,42 @@ mod tests {
         );
         assert!(parse_timestamp("2024-01-01T00:00:00Z").unwrap().is_some());
         assert!(parse_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn batches_are_docker_frames_per_record() {
+        let e = |stream, line: &[u8]| Entry {
+            stream,
+            time: SystemTime::UNIX_EPOCH,
+            time_text: String::new(),
+            line: line.to_vec(),
+        };
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut b = Batcher::new(false);
+        assert!(b.push(&e(Stream::Stdout, b"a\n"), &opts).is_none());
+        assert!(b.push(&e(Stream::Stderr, b"bc\n"), &opts).is_none());
+        let c = b.take().unwrap();
+        assert!(c.framed);
+        let mut want = frame(1, b"a\n");
+        want.extend(frame(2, b"bc\n"));
+        assert_eq!(c.data, want);
+        assert!(b.take().is_none());
+        // Not asked for: nothing written.
+        let only_err = LogsOptions {
+            stderr: true,
+            ..Default::default()
+        };
+        assert!(b.push(&e(Stream::Stdout, b"x\n"), &only_err).is_none());
+        assert!(b.take().is_none());
+        // A tty log is raw bytes; a full batch comes back at once.
+        let mut t = Batcher::new(true);
+        let big = vec![b'x'; BATCH_BYTES];
+        let c = t.push(&e(Stream::Stdout, &big), &opts).unwrap();
+        assert_eq!(c.data, big);
     }
 
     #[test]

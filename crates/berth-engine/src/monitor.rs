@@ -84,15 +84,19 @@ impl Engine {
             r.clone()
         };
         let _ = crate::record::save_record(&ctr.paths.config(), &snap);
+        self.deactivate_mounts(&snap);
+        self.net_release_later(&ctr.id);
+        // Events first: a client that saw `wait` return must find `oom`/`die` in the
+        // event history, as with Docker.
+        if exit.oom_killed {
+            self.container_event(&snap, "oom", &[]);
+        }
+        self.container_event(&snap, "die", &[("exitCode", exit.exit_code.to_string())]);
         ctr.watch.send_modify(|w| {
             w.running = false;
             w.exit_code = exit.exit_code as i64;
             w.exits += 1;
         });
-        if exit.oom_killed {
-            self.container_event(&snap, "oom", &[]);
-        }
-        self.container_event(&snap, "die", &[("exitCode", exit.exit_code.to_string())]);
 
         if snap.host_config.auto_remove {
             if let Some(engine) = self.arc() {

@@ -23,7 +23,9 @@ use berth_registry::{Access, Descriptor, Digest, Platform, Repo, ResolvedImage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::distribution::{credentials, registry_error, CountingReader, Distribution, Progress};
+use crate::distribution::{
+    credentials, registry_error, CountingReader, Distribution, PartialBlob, Progress,
+};
 use crate::{lock, Engine, EngineError, Result};
 
 /// Layers downloaded at the same time (Docker's default `max-concurrent-downloads`).
@@ -60,6 +62,7 @@ impl Engine {
         let img_ref = Reference::parse(reference)?.with_default_tag();
         let reg_ref = registry_reference(&img_ref)?;
         let creds = credentials(auth)?;
+        let explicit = platform.is_some_and(|p| !p.is_empty());
         let platform = match platform.filter(|p| !p.is_empty()) {
             Some(p) => Platform::parse(p).map_err(registry_error)?,
             None => Platform::host(),
@@ -70,9 +73,33 @@ impl Engine {
             .repo(reg_ref.repository(), creds, Access::Pull);
         let mref = reg_ref.manifest_reference();
         let r2 = repo.clone();
-        let resolved = tokio::task::spawn_blocking(move || r2.resolve_image(&mref, &platform))
-            .await?
-            .map_err(registry_error)?;
+        let shown = img_ref.familiar();
+        let (resolved, config) = tokio::task::spawn_blocking(move || {
+            let resolved = r2.resolve_image(&mref, &platform).map_err(registry_error)?;
+            // A single-platform image is checked against an explicit `--platform`
+            // (an index was already resolved for it); its config is needed anyway.
+            if !explicit || resolved.index.is_some() {
+                return Ok::<_, EngineError>((resolved, None));
+            }
+            let desc = &resolved.image.config;
+            let digest = Digest::parse(&desc.digest).map_err(registry_error)?;
+            let bytes = r2
+                .fetch_blob_bytes(&digest, Some(desc.size))
+                .map_err(registry_error)?;
+            let cfg: ImageConfigFile = serde_json::from_slice(&bytes)
+                .map_err(|e| EngineError::internal(format!("invalid image config: {e}")))?;
+            if let Some(e) = crate::images::platform_mismatch(
+                &shown,
+                &platform,
+                &cfg.os,
+                &cfg.architecture,
+                &cfg.variant,
+            ) {
+                return Err(e);
+            }
+            Ok((resolved, Some(bytes)))
+        })
+        .await??;
         let (progress, rx) = Progress::new(64);
         let job = PullJob {
             images: self.images.clone(),
@@ -80,6 +107,7 @@ impl Engine {
             repo,
             img_ref,
             resolved,
+            config,
             progress,
         };
         let engine = self.arc();
@@ -103,6 +131,8 @@ struct PullJob {
     repo: Repo,
     img_ref: Reference,
     resolved: ResolvedImage,
+    /// The config blob when it was already fetched (platform check).
+    config: Option<Vec<u8>>,
     progress: Progress,
 }
 
@@ -131,14 +161,22 @@ impl PullJob {
         let cfg_desc = &self.resolved.image.config;
         let image_id = Digest::parse(&cfg_desc.digest).map_err(registry_error)?;
         let exists = self.images.resolve(image_id.as_str()).is_ok();
+        // The blobs of this pull stay out of the cache's garbage collection until the
+        // image is registered (then its diff ids keep them).
+        let pins = self
+            .dist
+            .pin(self.resolved.image.layers.iter().map(|l| l.digest.clone()));
         let mut leases = Vec::new();
         let config_bytes = if exists {
             self.local_config(&image_id)?
         } else {
-            let bytes = self
-                .repo
-                .fetch_blob_bytes(&image_id, Some(cfg_desc.size))
-                .map_err(registry_error)?;
+            let bytes = match &self.config {
+                Some(b) => b.clone(),
+                None => self
+                    .repo
+                    .fetch_blob_bytes(&image_id, Some(cfg_desc.size))
+                    .map_err(registry_error)?,
+            };
             self.fetch_layers(&bytes, &mut leases)?;
             bytes
         };
@@ -148,6 +186,7 @@ impl PullJob {
             self.images
                 .register(&config_bytes, String::new(), r.tag().is_some().then_some(r))?;
         drop(leases);
+        drop(pins);
         let repo_digest = self.resolved.repo_digest().to_string();
         self.images
             .set_reference(&new_id, &r.with_digest(&repo_digest)?)?;
@@ -269,8 +308,101 @@ impl PullJob {
         })
     }
 
-    /// Download one layer blob into the cache, verified.
+    /// Download one layer blob into the cache, verified: into its `partial/` file,
+    /// continuing what an interrupted pull left there, or (when another pull is
+    /// downloading the same blob right now) into a fresh temp file.
     fn download(&self, desc: &Descriptor, diff_id: &str, abort: &AtomicBool) -> Result<()> {
+        match self.dist.partial(&desc.digest) {
+            Some(partial) => self.download_resumable(desc, diff_id, abort, &partial),
+            None => self.download_fresh(desc, diff_id, abort),
+        }
+    }
+
+    /// Download into `partial`, resuming from its current length with a Range request.
+    /// A failed verification deletes the partial data; an interruption keeps it.
+    fn download_resumable(
+        &self,
+        desc: &Descriptor,
+        diff_id: &str,
+        abort: &AtomicBool,
+        partial: &PartialBlob<'_>,
+    ) -> Result<()> {
+        let id = short(&desc.digest);
+        let digest = Digest::parse(&desc.digest).map_err(registry_error)?;
+        let path = &partial.path;
+        let io_err =
+            |what: &str, e: io::Error| EngineError::io(format!("{what} {}", path.display()), e);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| io_err("open", e))?;
+        let have = file.metadata().map_err(|e| io_err("stat", e))?.len();
+        let mut prefix = fs::File::open(path).map_err(|e| io_err("open", e))?;
+        let restart_file = file.try_clone().map_err(|e| io_err("open", e))?;
+        let restarted = AtomicBool::new(false);
+        let mut w = ProgressWriter {
+            file: file.try_clone().map_err(|e| io_err("open", e))?,
+            progress: &self.progress,
+            id: &id,
+            total: desc.size,
+            done: have,
+            last: have,
+            abort,
+            restarted: Some(&restarted),
+        };
+        let mut restart = || {
+            restarted.store(true, Ordering::SeqCst);
+            restart_file.set_len(0)
+        };
+        let res = self.repo.fetch_blob_resume(
+            &digest,
+            Some(desc.size),
+            have,
+            &mut prefix,
+            &mut w,
+            &mut restart,
+        );
+        if let Err(e) = res {
+            if matches!(
+                e,
+                berth_registry::RegistryError::DigestMismatch { .. }
+                    | berth_registry::RegistryError::SizeMismatch { .. }
+            ) {
+                partial.discard();
+            }
+            return Err(
+                if abort.load(Ordering::SeqCst) || self.progress.cancelled() {
+                    EngineError::internal("pull canceled")
+                } else {
+                    registry_error(e)
+                },
+            );
+        }
+        self.progress.step(&id, "Verifying Checksum");
+        file.sync_all().map_err(|e| io_err("sync", e))?;
+        let target = self.dist.blob_path(&desc.digest)?;
+        fs::rename(path, &target)
+            .map_err(|e| EngineError::io(format!("store blob {}", target.display()), e))?;
+        self.finish_download(desc, diff_id, &id);
+        Ok(())
+    }
+
+    /// Record a blob just renamed into the cache.
+    fn finish_download(&self, desc: &Descriptor, diff_id: &str, id: &str) {
+        self.dist.record_typed(
+            &desc.digest,
+            diff_id,
+            desc.size,
+            Some(&self.repo.repository().full_name()),
+            &desc.media_type,
+        );
+        self.progress.step(id, "Download complete");
+    }
+
+    /// Download into a new temp file (deleted unless the blob verified).
+    fn download_fresh(&self, desc: &Descriptor, diff_id: &str, abort: &AtomicBool) -> Result<()> {
         let id = short(&desc.digest);
         let digest = Digest::parse(&desc.digest).map_err(registry_error)?;
         let mut tmp = self.dist.temp_file()?;
@@ -286,6 +418,7 @@ impl PullJob {
             done: 0,
             last: 0,
             abort,
+            restarted: None,
         };
         self.repo
             .fetch_blob(&digest, Some(desc.size), &mut w)
@@ -299,13 +432,7 @@ impl PullJob {
         self.progress.step(&id, "Verifying Checksum");
         tmp.file = Some(w.file);
         tmp.persist(&self.dist.blob_path(&desc.digest)?)?;
-        self.dist.record(
-            &desc.digest,
-            diff_id,
-            desc.size,
-            Some(&self.repo.repository().full_name()),
-        );
-        self.progress.step(&id, "Download complete");
+        self.finish_download(desc, diff_id, &id);
         Ok(())
     }
 
@@ -353,12 +480,21 @@ struct ProgressWriter<'a> {
     done: u64,
     last: u64,
     abort: &'a AtomicBool,
+    /// Set when a resumed download had to start over: the count restarts at zero.
+    restarted: Option<&'a AtomicBool>,
 }
 
 impl Write for ProgressWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.abort.load(Ordering::SeqCst) || self.progress.cancelled() {
             return Err(io::Error::other("pull canceled"));
+        }
+        if self
+            .restarted
+            .is_some_and(|r| r.swap(false, Ordering::SeqCst))
+        {
+            self.done = 0;
+            self.last = 0;
         }
         let n = self.file.write(buf)?;
         self.done += n as u64;

@@ -171,11 +171,13 @@ impl PushJob {
             .layers()
             .layer_path(chain_id)?
             .join(LAYER_ARCHIVE);
-        // Candidates: blobs this layer was pulled as first, then our own archive.
+        // Candidates: blobs this layer was pulled as first (gzip ones: the manifest we
+        // write is Docker's, which has no zstd layer type), then our own archive.
         let mut candidates: Vec<(String, u64, Vec<String>)> = self
             .dist
             .blobs_of(diff_id)
             .into_iter()
+            .filter(|(_, i)| i.is_gzip())
             .map(|(d, i)| (d, i.size, i.repos))
             .collect();
         if !meta.archive_digest.is_empty() && !candidates.iter().any(|c| c.0 == meta.archive_digest)

@@ -39,6 +39,9 @@ pub struct ContainerRecord {
     pub has_been_started: bool,
     /// Capabilities, env and the rest computed at create; filled at start (exec reuses).
     pub log_path: String,
+    /// Binds, `--mount`s, `--tmpfs`, `--volumes-from` and image volumes resolved at create
+    /// (volumes.rs): what the runtime mounts and what inspect's `Mounts` shows.
+    pub mounts: Vec<berth_volume::ResolvedMount>,
 }
 
 impl ContainerRecord {

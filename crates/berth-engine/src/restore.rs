@@ -34,7 +34,11 @@ impl Engine {
         }
         let img_root = cfg.data_root.join("image");
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&img_root)).await??;
+        let data_root = cfg.data_root.clone();
+        let volumes =
+            tokio::task::spawn_blocking(move || crate::volumes::open_store(&data_root)).await??;
         let cgroups = berth_cgroups::Hierarchy::detect().ok();
+        let net = crate::networking::open(&cfg).await?;
         let (events, _) = broadcast::channel(1024);
         let engine = Arc::new_cyclic(|me| Engine {
             cfg,
@@ -46,9 +50,14 @@ impl Engine {
             history: Mutex::new(std::collections::VecDeque::new()),
             cgroups,
             dist: std::sync::OnceLock::new(),
+            net,
+            volumes,
             me: me.clone(),
         });
+        engine.restore_volumes();
         engine.restore().await;
+        // Step containers and work dirs of builds the previous daemon died in.
+        engine.sweep_interrupted_builds().await;
         Ok(engine)
     }
 
@@ -155,6 +164,7 @@ impl Engine {
                 self.spawn_health(ctr);
             }
         }
+        self.net_after_restore().await;
         for id in to_remove {
             let _ = self.remove(&id, true, false).await;
         }

@@ -298,8 +298,9 @@ pub fn ns_mode(mode: &str, kind: &str, join: &dyn Fn(&str) -> Result<i32>) -> Re
     Ok(NsMode::New)
 }
 
-/// Parses one `Binds` entry `src:dst[:opts]` of a host path. Named volumes are not
-/// handled here (volumes issue): a non-absolute source is an error for now.
+/// Parses one `Binds` entry `src:dst[:opts]` of a host path, for records written before
+/// mounts were resolved at create (new containers go through volumes.rs, which also
+/// handles named volumes).
 pub fn parse_bind(bind: &str) -> Result<Mount> {
     let parts: Vec<&str> = bind.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
@@ -342,8 +343,8 @@ pub fn parse_bind(bind: &str) -> Result<Mount> {
     })
 }
 
-/// A `--mount` entry (`HostConfig.Mounts`) of type `bind` or `tmpfs`. Volumes are
-/// handled by the volumes subsystem; until it is wired in they are refused here.
+/// A `--mount` entry (`HostConfig.Mounts`) of type `bind` or `tmpfs`, for records written
+/// before mounts were resolved at create (new containers go through volumes.rs).
 pub fn mount_spec(m: &MountSpec) -> Result<Mount> {
     let invalid = |msg: String| {
         EngineError::invalid(format!(
@@ -481,6 +482,9 @@ pub struct SpecInputs {
     pub seccomp_profile: Option<String>,
     pub cgroup_path: String,
     pub namespaces: Namespaces,
+    /// The container's mounts as resolved at create and activated at start (volumes.rs);
+    /// `None` derives them from the host config (records made before mounts were resolved).
+    pub mounts: Option<Vec<Mount>>,
 }
 
 /// The container's hostname: `-h`, else the first 12 characters of the id.
@@ -521,13 +525,15 @@ pub fn build_spec(rec: &ContainerRecord, inp: SpecInputs) -> Result<ContainerSpe
             options: vec!["rbind".into(), "rprivate".into(), rw.into()],
         });
     }
-    for b in hc.binds.iter().flatten() {
+    let resolved = inp.mounts.is_some();
+    mounts.extend(inp.mounts.into_iter().flatten());
+    for b in hc.binds.iter().flatten().filter(|_| !resolved) {
         mounts.push(parse_bind(b)?);
     }
-    for m in hc.mounts.iter().flatten() {
+    for m in hc.mounts.iter().flatten().filter(|_| !resolved) {
         mounts.push(mount_spec(m)?);
     }
-    for (target, opts) in hc.tmpfs.iter().flatten() {
+    for (target, opts) in hc.tmpfs.iter().flatten().filter(|_| !resolved) {
         let mut options = vec!["nosuid".to_string(), "nodev".into(), "noexec".into()];
         options.extend(opts.split(',').filter(|o| !o.is_empty()).map(String::from));
         mounts.push(Mount {

@@ -8,6 +8,7 @@ use berth_types::docker::{
     ThrottlingData,
 };
 use berth_types::time::rfc3339_nano;
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -107,6 +108,25 @@ pub fn to_docker(s: &berth_cgroups::Stats, v2: bool, now: SystemTime) -> Contain
     }
 }
 
+/// Docker's `networks` of a stats sample: the counters of each interface of the
+/// container's network namespace (loopback left out).
+fn networks_json(pid: i64) -> BTreeMap<String, serde_json::Value> {
+    crate::metrics::net_dev_of(pid)
+        .into_iter()
+        .map(|(name, n)| {
+            (
+                name,
+                serde_json::json!({
+                    "rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets,
+                    "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
+                    "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets,
+                    "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped,
+                }),
+            )
+        })
+        .collect()
+}
+
 impl Engine {
     /// `GET /containers/{id}/stats`. With `stream`, a sample every second until the
     /// receiver is dropped or the container stops; without, one sample (taken after a
@@ -126,6 +146,7 @@ impl Engine {
             .and_then(|h| berth_cgroups::Cgroup::open(h, &self.cgroup_rel(&rec)).ok());
         let v2 = self.cgroup_version() == "2";
         let (id, cname) = (rec.id.clone(), rec.name.clone());
+        let running_pid = if rec.state.running { rec.state.pid } else { 0 };
         let mut watch = ctr.watch.subscribe();
         tokio::spawn(async move {
             let sample = |prev: Option<&ContainerStats>| -> ContainerStats {
@@ -144,6 +165,10 @@ impl Engine {
                 }
                 s.id = id.clone();
                 s.name = cname.clone();
+                let nets = networks_json(running_pid);
+                if !nets.is_empty() {
+                    s.networks = Some(nets);
+                }
                 s
             };
             if !rec.state.running {

@@ -161,7 +161,9 @@ async fn export_cp_commit_changes() {
         .unwrap();
     let mut out = Vec::new();
     while let Some(c) = ls.rx.recv().await {
-        out.extend_from_slice(&c.data);
+        for (_, data) in c.records(ls.tty) {
+            out.extend_from_slice(data);
+        }
     }
     assert_eq!(String::from_utf8_lossy(&out), "data\n");
 

@@ -23,11 +23,13 @@ async fn collect_logs(e: &berth_engine::Engine, id: &str, opts: LogsOptions) -> 
     let mut ls = e.logs(id, opts).await.unwrap();
     let (mut out, mut err) = (String::new(), String::new());
     while let Some(c) = ls.rx.recv().await {
-        let s = String::from_utf8_lossy(&c.data).into_owned();
-        if c.stream == 1 {
-            out.push_str(&s);
-        } else {
-            err.push_str(&s);
+        for (stream, data) in c.records(ls.tty) {
+            let s = String::from_utf8_lossy(data);
+            if stream == 1 {
+                out.push_str(&s);
+            } else {
+                err.push_str(&s);
+            }
         }
     }
     (out, err)

@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -158,7 +157,9 @@ impl LayerStore {
             .finish()
             .and_then(|w| w.finish())
             .ctx(|| "write layer archive".to_string())?;
-        file.sync_all().ctx(|| "sync layer archive".to_string())?;
+        if !crate::atomic::sync_deferred() {
+            file.sync_all().ctx(|| "sync layer archive".to_string())?;
+        }
         let chain_id = match parent {
             None => diff_id.clone(),
             Some(p) => sha256_digest(format!("{p} {diff_id}").as_bytes()),
@@ -176,7 +177,9 @@ impl LayerStore {
             .map_err(|e| ImageError::io("encode layer meta", io::Error::other(e)))?;
         write_atomic(&work.join("meta.json"), &meta_bytes)
             .ctx(|| "write layer meta".to_string())?;
-        sync_fs(work);
+        if !crate::atomic::sync_deferred() {
+            crate::atomic::sync_filesystem(work);
+        }
         Ok(meta)
     }
 
@@ -245,15 +248,5 @@ impl<R: Read, W: Write> Read for TeeReader<R, W> {
         let n = self.inner.read(buf)?;
         self.copy.write_all(&buf[..n])?;
         Ok(n)
-    }
-}
-
-/// Flush the filesystem holding `dir` so a registered layer survives a crash. Best effort.
-fn sync_fs(dir: &Path) {
-    if let Ok(f) = fs::File::open(dir) {
-        // SAFETY: the fd is valid for the lifetime of `f`; syncfs only reads it.
-        unsafe {
-            libc::syncfs(f.as_raw_fd());
-        }
     }
 }

@@ -6,8 +6,11 @@
 //!   components vanish, `..` pops a component); a name that would climb above the
 //!   destination is refused, never clamped;
 //! - every parent directory is opened from the destination's fd one component at a time
-//!   with `O_NOFOLLOW|O_DIRECTORY`, so a symlink extracted earlier (`a -> /etc`) is never
-//!   followed by a later entry (`a/passwd`): such an entry is refused;
+//!   with `O_NOFOLLOW|O_DIRECTORY`; a symlink on the way (`a -> /etc`, extracted earlier
+//!   or already in the destination) is resolved by us as if the destination were the
+//!   root (like Docker, which extracts in a chroot): a later `a/passwd` lands in
+//!   `<dest>/etc/passwd`, `..` stops at the destination, and nothing outside it is ever
+//!   opened;
 //! - files are created with `O_CREAT|O_EXCL|O_NOFOLLOW` after removing whatever was there
 //!   (removal never follows symlinks either); hardlink targets are resolved the same way
 //!   and must stay inside the destination.
@@ -434,22 +437,39 @@ fn device<R: Read>(entry: &tar::Entry<'_, R>) -> Result<libc::dev_t, ImageError>
     Ok(libc::makedev(major, minor))
 }
 
-/// Open the directory `comps` below `root`, one component at a time, never following
-/// symlinks. With `create`, missing components are made (0755, like Docker).
+/// Most symlinks followed while resolving one parent path (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// Open the directory `comps` below `root`, one component at a time. A symlink met on
+/// the way is resolved the way a chroot at `root` would: an absolute target restarts at
+/// `root`, `..` never climbs above it, and the link's target is itself walked component
+/// by component, so nothing outside `root` is ever reached. Opens use
+/// `O_NOFOLLOW|O_DIRECTORY`: the kernel never follows a link on its own. With `create`,
+/// missing components are made (0755, like Docker).
 pub(crate) fn open_parent(
     root: BorrowedFd<'_>,
     comps: &[OsString],
     create: bool,
     raw: &[u8],
 ) -> Result<OwnedFd, ImageError> {
-    let mut cur: OwnedFd = root
-        .try_clone_to_owned()
-        .ctx(|| "dup root fd".to_string())?;
-    for c in comps {
-        let next = match open_dir_at(cur.as_fd(), c) {
+    // The directories walked below `root`: popping one is `..`.
+    let mut stack: Vec<OwnedFd> = Vec::new();
+    let mut queue: std::collections::VecDeque<OsString> = comps.iter().cloned().collect();
+    let mut links = 0usize;
+    while let Some(c) = queue.pop_front() {
+        match c.as_bytes() {
+            b"" | b"." => continue,
+            b".." => {
+                stack.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let cur = stack.last().map_or(root, |fd| fd.as_fd());
+        let next = match open_dir_at(cur, &c) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) if create => {
-                match mkdirat(cur.as_fd(), c.as_os_str(), Mode::from_bits_truncate(0o755)) {
+                match mkdirat(cur, c.as_os_str(), Mode::from_bits_truncate(0o755)) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => {
                         return Err(ImageError::io(
@@ -458,19 +478,68 @@ pub(crate) fn open_parent(
                         ))
                     }
                 }
-                open_dir_at(cur.as_fd(), c).map_err(|e| parent_error(raw, e))?
+                match open_dir_at(cur, &c) {
+                    Ok(fd) => fd,
+                    // Raced into a symlink: resolve it below like any other.
+                    Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                        if follow_link(cur, &c, &mut queue, &mut links, raw)? {
+                            stack.clear();
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(parent_error(raw, e)),
+                }
+            }
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                if follow_link(cur, &c, &mut queue, &mut links, raw)? {
+                    stack.clear();
+                }
+                continue;
             }
             Err(e) => return Err(parent_error(raw, e)),
         };
-        cur = next;
+        stack.push(next);
     }
-    Ok(cur)
+    match stack.pop() {
+        Some(fd) => Ok(fd),
+        None => root.try_clone_to_owned().ctx(|| "dup root fd".to_string()),
+    }
+}
+
+/// `name` in `dir` is not a directory: if it is a symlink, queue its target's components
+/// in front of the rest and return whether the target is absolute (the walk restarts at
+/// the root); otherwise it is a file in the way and the entry is refused.
+fn follow_link(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    queue: &mut std::collections::VecDeque<OsString>,
+    links: &mut usize,
+    raw: &[u8],
+) -> Result<bool, ImageError> {
+    let target = match nix::fcntl::readlinkat(dir, name) {
+        Ok(t) => t,
+        Err(Errno::EINVAL) => return Err(parent_error(raw, Errno::ENOTDIR)),
+        Err(e) => return Err(parent_error(raw, e)),
+    };
+    *links += 1;
+    if *links > MAX_SYMLINKS {
+        return Err(parent_error(raw, Errno::ELOOP));
+    }
+    let bytes = target.as_bytes();
+    for part in bytes.split(|&b| b == b'/').rev() {
+        queue.push_front(OsString::from_vec(part.to_vec()));
+    }
+    Ok(bytes.starts_with(b"/"))
 }
 
 fn parent_error(raw: &[u8], e: Errno) -> ImageError {
     match e {
-        Errno::ELOOP | Errno::ENOTDIR => ImageError::invalid(format!(
-            "invalid tar entry: {}: a parent directory is a symbolic link or not a directory",
+        Errno::ELOOP => ImageError::invalid(format!(
+            "invalid tar entry: {}: too many levels of symbolic links",
+            shown(raw)
+        )),
+        Errno::ENOTDIR => ImageError::invalid(format!(
+            "invalid tar entry: {}: a parent path is not a directory",
             shown(raw)
         )),
         Errno::ENOENT => ImageError::invalid(format!(

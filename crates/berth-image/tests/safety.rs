@@ -59,7 +59,6 @@ fn snapshot(p: &Path) -> Vec<(String, u64)> {
 }
 
 const ESCAPE: &str = "path escapes the destination directory";
-const THROUGH_LINK: &str = "a parent directory is a symbolic link or not a directory";
 
 #[test]
 fn dotdot_is_refused() {
@@ -108,30 +107,62 @@ fn absolute_names_land_inside() {
     assert_eq!(fs::read(d.join("y")).unwrap(), b"y");
 }
 
+/// Import `tar` (made with the path of an `outside/` dir next to the store); assert it
+/// succeeds, that nothing outside the store changed, and that each `(path, content)` of
+/// `inside` is a file of the layer: symlinks were resolved inside the layer's root.
+fn confined(make: impl Fn(&Path) -> Vec<u8>, inside: &[(&str, &[u8])]) {
+    let f = Fixture::new();
+    let outside = f.dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), b"s").unwrap();
+    let tar = make(&outside);
+    let before: Vec<_> = snapshot(f.dir.path())
+        .into_iter()
+        .filter(|(p, _)| !p.contains("/image"))
+        .collect();
+    let id = f.store.import(&tar[..], None, &[], "").unwrap();
+    let after: Vec<_> = snapshot(f.dir.path())
+        .into_iter()
+        .filter(|(p, _)| !p.contains("/image"))
+        .collect();
+    assert_eq!(after, before, "nothing written outside the store");
+    assert_eq!(fs::read(outside.join("secret")).unwrap(), b"s");
+    let d = &f.store.layer_dirs(&id).unwrap()[0];
+    for (path, content) in inside {
+        let p = d.join(path.trim_start_matches('/'));
+        let m = p
+            .symlink_metadata()
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(m.is_file(), "{} is not a file", p.display());
+        assert_eq!(&fs::read(&p).unwrap()[..], *content, "{}", p.display());
+    }
+}
+
 #[test]
-fn writing_through_a_symlink_is_refused() {
-    // a -> <outside dir> then a/secret: must not overwrite the outside file.
-    refused(
+fn writing_through_a_symlink_stays_inside() {
+    // a -> <outside dir> then a/secret: lands in <layer>/<outside dir>/secret.
+    confined(
         |o| {
             Tar::new()
                 .symlink("a", &o.display().to_string())
                 .file("a/secret", 0o644, b"pwned!")
                 .finish()
         },
-        THROUGH_LINK,
+        &[],
     );
-    // a -> /etc then a/passwd.
-    refused(
+    // a -> /etc then a/passwd: Docker writes the layer's own etc/passwd.
+    confined(
         |_| {
             Tar::new()
+                .dir("etc/", 0o755)
                 .symlink("a", "/etc")
                 .file("a/passwd", 0o644, b"root::0:0::/:/bin/sh\n")
                 .finish()
         },
-        THROUGH_LINK,
+        &[("etc/passwd", b"root::0:0::/:/bin/sh\n")],
     );
-    // Relative climb via a symlink: d/up -> ../.. then d/up/pwned.
-    refused(
+    // Relative climb via a symlink: d/up -> ../../.. stops at the root.
+    confined(
         |_| {
             Tar::new()
                 .dir("d/", 0o755)
@@ -139,35 +170,55 @@ fn writing_through_a_symlink_is_refused() {
                 .file("d/up/pwned", 0o644, b"x")
                 .finish()
         },
-        THROUGH_LINK,
+        &[("pwned", b"x")],
     );
-    // A directory entry below a symlink.
-    refused(
-        |o| {
+    // A directory entry below a dangling symlink is made inside.
+    confined(
+        |_| {
             Tar::new()
-                .symlink("a", &o.display().to_string())
+                .symlink("a", "/srv/data")
                 .dir("a/newdir/", 0o755)
+                .file("a/newdir/f", 0o600, b"f")
                 .finish()
         },
-        THROUGH_LINK,
+        &[("srv/data/newdir/f", b"f")],
     );
 }
 
 #[test]
-fn symlink_chains_are_refused() {
-    // x -> y, y -> outside; then x/secret.
-    refused(
-        |o| {
+fn written_paths_through_symlinks_are_where_docker_puts_them() {
+    // The absolute-target case spelled out with the outside dir's real path.
+    let f = Fixture::new();
+    let outside = f.dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let tar = Tar::new()
+        .symlink("a", &outside.display().to_string())
+        .file("a/secret", 0o644, b"pwned!")
+        .finish();
+    let id = f.store.import(&tar[..], None, &[], "").unwrap();
+    assert!(!outside.join("secret").exists());
+    let d = &f.store.layer_dirs(&id).unwrap()[0];
+    let inner = d.join(outside.strip_prefix("/").unwrap()).join("secret");
+    assert_eq!(fs::read(inner).unwrap(), b"pwned!");
+    // The link itself is kept as it was written.
+    assert_eq!(fs::read_link(d.join("a")).unwrap(), outside);
+}
+
+#[test]
+fn symlink_chains_resolve_inside() {
+    // x -> y, y -> /data; then x/f lands in <layer>/data/f.
+    confined(
+        |_| {
             Tar::new()
-                .symlink("y", &o.display().to_string())
+                .symlink("y", "/data")
                 .symlink("x", "y")
-                .file("x/secret", 0o644, b"x")
+                .file("x/f", 0o644, b"x")
                 .finish()
         },
-        THROUGH_LINK,
+        &[("data/f", b"x")],
     );
-    // A nested chain: l1 -> /, d/l2 -> ../l1, then d/l2/tmp/pwned.
-    refused(
+    // A nested chain: l1 -> /, d/l2 -> ../l1, then d/l2/tmp/pwned → <layer>/tmp/pwned.
+    confined(
         |_| {
             Tar::new()
                 .symlink("l1", "/")
@@ -176,7 +227,30 @@ fn symlink_chains_are_refused() {
                 .file("d/l2/tmp/pwned", 0o644, b"x")
                 .finish()
         },
-        THROUGH_LINK,
+        &[("tmp/pwned", b"x")],
+    );
+}
+
+#[test]
+fn symlink_loops_and_files_in_the_way_are_refused() {
+    refused(
+        |_| {
+            Tar::new()
+                .symlink("a", "b")
+                .symlink("b", "a")
+                .file("a/x", 0o644, b"x")
+                .finish()
+        },
+        "too many levels of symbolic links",
+    );
+    refused(
+        |_| {
+            Tar::new()
+                .file("f", 0o644, b"f")
+                .file("f/x", 0o644, b"x")
+                .finish()
+        },
+        "not a directory",
     );
 }
 
@@ -191,7 +265,7 @@ fn hardlinks_cannot_escape() {
         |_| Tar::new().hardlink("h", "/etc/passwd").finish(),
         "no such file or directory",
     );
-    // Through a symlink extracted earlier.
+    // Through a symlink extracted earlier: resolved inside, where nothing is.
     refused(
         |o| {
             Tar::new()
@@ -199,7 +273,7 @@ fn hardlinks_cannot_escape() {
                 .hardlink("h", "a/secret")
                 .finish()
         },
-        THROUGH_LINK,
+        "no such file or directory",
     );
 }
 

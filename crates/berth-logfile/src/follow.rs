@@ -96,14 +96,36 @@ impl Follower {
             }
         }
         for p in skipped.iter().rev() {
-            if let Some(f) = open_optional(p)? {
-                forward_records(f, u64::MAX, &mut |e| out.push(e)).map_err(|source| {
-                    LogError::Read {
-                        path: p.clone(),
-                        source,
+            let f = match open_optional(p)? {
+                Some(f) => f,
+                None => {
+                    // Compressed meanwhile: read the `.gz` instead.
+                    let mut gz = p.clone().into_os_string();
+                    gz.push(".gz");
+                    match open_optional(std::path::Path::new(&gz))? {
+                        Some(f) => {
+                            forward_records(crate::gz::decoder(f), u64::MAX, &mut |e| {
+                                out.push(e);
+                                true
+                            })
+                            .map_err(|source| LogError::Read {
+                                path: p.clone(),
+                                source,
+                            })?;
+                            continue;
+                        }
+                        None => continue,
                     }
-                })?;
-            }
+                }
+            };
+            forward_records(f, u64::MAX, &mut |e| {
+                out.push(e);
+                true
+            })
+            .map_err(|source| LogError::Read {
+                path: p.clone(),
+                source,
+            })?;
         }
         if self.open_current(0)? {
             self.read_available(&mut out)?;

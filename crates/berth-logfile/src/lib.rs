@@ -7,7 +7,9 @@
 //! written without newline when the stream ends.
 //!
 //! - [`Writer`] (in the shim) buffers partial lines per stream and rotates
-//!   `path` → `path.1` → `path.2` … when `max_size` is exceeded, keeping `max_file` files.
+//!   `path` → `path.1` → `path.2` … when `max_size` is exceeded, keeping `max_file` files,
+//!   gzipping rotated files (`path.N.gz`) with `compress`. It writes json-file or the
+//!   compact `local` format (see `encode.rs`); readers accept both, line by line.
 //! - [`read`] (in the engine, `docker logs`) returns the entries of all files, oldest first,
 //!   with Docker's `--tail`, `--since`, `--until`.
 //! - [`Follower`] (in the engine, `docker logs -f`) polls for entries appended after an
@@ -18,12 +20,13 @@
 
 mod encode;
 mod follow;
+mod gz;
 mod reader;
 mod writer;
 
 pub use follow::Follower;
-pub use reader::{read, read_with_offset, rotated_paths, ReadOptions};
-pub use writer::{Writer, MAX_PARTIAL};
+pub use reader::{read, read_each, read_with_offset, rotated_paths, ReadOptions};
+pub use writer::{Format, RecordSink, Writer, WriterOptions, MAX_PARTIAL};
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -59,7 +62,8 @@ impl Stream {
 pub struct Entry {
     pub stream: Stream,
     pub time: SystemTime,
-    /// The `time` field as written (RFC 3339 with nanoseconds).
+    /// The `time` field as written (RFC 3339 with nanoseconds); empty for `local`
+    /// records, which store the time as a number.
     pub time_text: String,
     /// The output bytes; includes the trailing `\n` when the record ends a line.
     pub line: Vec<u8>,

@@ -29,16 +29,23 @@ impl ReadOptions {
     }
 }
 
-/// The log's files, oldest first: `path.N` … `path.1`, then `path` (whether it exists
-/// or not).
+/// The log's files, oldest first: `path.N` … `path.1` (each `path.K` or its compressed
+/// `path.K.gz`; the plain one while both exist), then `path` (whether it exists or not).
 pub fn rotated_paths(path: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for n in 1.. {
         let p = numbered(path, n);
-        if !p.exists() {
+        if p.exists() {
+            files.push(p);
+            continue;
+        }
+        let mut gz = p.into_os_string();
+        gz.push(".gz");
+        let gz = PathBuf::from(gz);
+        if !gz.exists() {
             break;
         }
-        files.push(p);
+        files.push(gz);
     }
     files.reverse();
     files.push(path.to_path_buf());
@@ -60,6 +67,22 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Vec<Entry>, LogError> {
 /// Like [`read`], and also the byte offset in `path` just after the last complete record
 /// seen: hand it to [`crate::Follower::new`] to follow on without gaps or repeats.
 pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, u64), LogError> {
+    let mut entries = Vec::new();
+    let offset = read_each(path, opts, &mut |e| {
+        entries.push(e);
+        true
+    })?;
+    Ok((entries, offset))
+}
+
+/// Like [`read_with_offset`], handing each record to `sink` as it is read instead of
+/// collecting them (a large log is never held in memory without `tail`); `sink`
+/// returns false to stop early. Returns the follow offset.
+pub fn read_each(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(Entry) -> bool,
+) -> Result<u64, LogError> {
     let files = rotated_paths(path);
     // Fix the end of the current file first, so the offset matches what was read.
     let current = open_optional(path)?;
@@ -72,7 +95,6 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
         None => 0,
     };
 
-    let mut entries = Vec::new();
     match opts.tail {
         Some(0) => {}
         Some(n) => {
@@ -87,6 +109,21 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
                         ),
                         None => continue,
                     }
+                } else if crate::gz::is_gz(p) {
+                    // Compressed: no seeking backwards; decode it all, keep the end.
+                    let Some(f) = open_optional(p)? else { continue };
+                    let mut all = Vec::new();
+                    forward_records(crate::gz::decoder(f), u64::MAX, &mut |e| {
+                        all.push(e);
+                        true
+                    })
+                    .map_err(|source| read_err(p, source))?;
+                    let want = n - rev.len();
+                    rev.extend(all.into_iter().rev().take(want));
+                    if rev.len() >= n {
+                        break;
+                    }
+                    continue;
                 } else {
                     match open_optional(p)? {
                         Some(f) => {
@@ -103,7 +140,11 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
             }
             rev.truncate(n);
             rev.reverse();
-            entries = rev.into_iter().filter(|e| opts.keep(e)).collect();
+            for e in rev.into_iter().filter(|e| opts.keep(e)) {
+                if !sink(e) {
+                    break;
+                }
+            }
         }
         None => {
             for p in &files {
@@ -121,16 +162,27 @@ pub fn read_with_offset(path: &Path, opts: &ReadOptions) -> Result<(Vec<Entry>, 
                         None => continue,
                     }
                 };
-                forward_records(file, end, &mut |e| {
-                    if opts.keep(&e) {
-                        entries.push(e)
+                let mut stopped = false;
+                let mut keep = |e: Entry| {
+                    if stopped || !opts.keep(&e) {
+                        return !stopped;
                     }
-                })
+                    stopped = !sink(e);
+                    !stopped
+                };
+                if crate::gz::is_gz(p) {
+                    forward_records(crate::gz::decoder(file), end, &mut keep)
+                } else {
+                    forward_records(file, end, &mut keep)
+                }
                 .map_err(|source| read_err(p, source))?;
+                if stopped {
+                    break;
+                }
             }
         }
     }
-    Ok((entries, complete_end))
+    Ok(complete_end)
 }
 
 fn read_err(path: &Path, source: std::io::Error) -> LogError {
@@ -172,9 +224,9 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
 
 /// Decode every complete line of `file` up to `end` (a torn line after it is ignored).
 pub(crate) fn forward_records(
-    file: File,
+    file: impl Read,
     end: u64,
-    sink: &mut dyn FnMut(Entry),
+    sink: &mut dyn FnMut(Entry) -> bool,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, file.take(end));
     let mut line = Vec::new();
@@ -188,7 +240,9 @@ pub(crate) fn forward_records(
             return Ok(());
         }
         if let Some(e) = decode_record(&line) {
-            sink(e);
+            if !sink(e) {
+                return Ok(());
+            }
         }
     }
 }

@@ -5,9 +5,17 @@
 //! shim killed at any moment loses at most an unfinished line. Rotation follows Docker:
 //! before a record is written, if the file has reached `max_size`, `path.(n-1)` →
 //! `path.n` … `path` → `path.1` and a fresh `path` is opened; with `max_file <= 1` the
-//! file is truncated instead.
+//! file is truncated instead. With `compress`, each rotated file is gzipped on a helper
+//! thread into `path.1.gz` (Docker's names: `path.N.gz`), written under a temporary name
+//! and renamed, then the plain file is removed; readers prefer a plain `path.N` when
+//! both exist. The helper thread is joined before the next rotation, so at most one
+//! compression runs, and it is only started at the first rotation (after the shim has
+//! created the container process: no thread exists while the runtime forks).
+//!
+//! A [`RecordSink`] sees every record as it is made (the shim's remote log drivers);
+//! with [`Format::Discard`] nothing is written to disk and the sink is all there is.
 
-use crate::encode::encode_record;
+use crate::encode::{encode_local, encode_record};
 use crate::{LogError, Stream};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,46 +23,127 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// On-disk record format of a [`Writer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Docker's json-file lines.
+    #[default]
+    Json,
+    /// Berth's compact `local` lines (see the crate docs).
+    Local,
+    /// No file: records only go to the sink.
+    Discard,
+}
+
+/// How a [`Writer`] writes and rotates.
+#[derive(Debug, Clone, Default)]
+pub struct WriterOptions {
+    pub format: Format,
+    /// Rotate when the file reaches this size (0 = never).
+    pub max_size: u64,
+    /// Files kept including the active one (0 is taken as 1).
+    pub max_file: u32,
+    /// Gzip rotated files (`path.N.gz`).
+    pub compress: bool,
+}
+
+/// Receives each record (a line with its `\n`, or a piece of one without) as the
+/// writer makes it, with the record's time.
+pub trait RecordSink: Send {
+    fn record(&mut self, stream: Stream, bytes: &[u8], time: SystemTime);
+}
+
 /// A partial line that reaches this size is written as its own record (Docker's 16 KiB).
 pub const MAX_PARTIAL: usize = 16 * 1024;
 
-/// Appends records to a json-file log, rotating by size.
-#[derive(Debug)]
+/// Appends records to a json-file (or `local`) log, rotating by size.
 pub struct Writer {
     path: PathBuf,
-    file: File,
+    /// None with [`Format::Discard`].
+    file: Option<File>,
     size: u64,
-    max_size: u64,
-    max_file: u32,
+    opts: WriterOptions,
     partial_out: Vec<u8>,
     partial_err: Vec<u8>,
     /// Encoded records not yet written (reused between calls).
     pending: Vec<u8>,
+    sink: Option<Box<dyn RecordSink>>,
+    /// The thread gzipping the last rotated file.
+    compressing: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("opts", &self.opts)
+            .field("sink", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl Writer {
-    /// Open (append to) the log at `path`. `max_size` 0 = never rotate; `max_file` is the
-    /// number of files kept including `path` (0 is taken as 1).
+    /// Open (append to) the json-file log at `path`. `max_size` 0 = never rotate;
+    /// `max_file` is the number of files kept including `path` (0 is taken as 1).
     pub fn open(path: impl AsRef<Path>, max_size: u64, max_file: u32) -> Result<Writer, LogError> {
+        Writer::with_options(
+            path,
+            WriterOptions {
+                max_size,
+                max_file,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Open (append to) the log at `path` with all options.
+    pub fn with_options(path: impl AsRef<Path>, opts: WriterOptions) -> Result<Writer, LogError> {
         let path = path.as_ref().to_path_buf();
-        let file = open_append(&path)?;
-        let size = file
-            .metadata()
-            .map_err(|source| LogError::Open {
-                path: path.clone(),
-                source,
-            })?
-            .len();
+        let (file, size) = if opts.format == Format::Discard {
+            (None, 0)
+        } else {
+            let file = open_append(&path)?;
+            let size = file
+                .metadata()
+                .map_err(|source| LogError::Open {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+            (Some(file), size)
+        };
         Ok(Writer {
             path,
             file,
             size,
-            max_size,
-            max_file: max_file.max(1),
+            opts: WriterOptions {
+                max_file: opts.max_file.max(1),
+                ..opts
+            },
             partial_out: Vec::new(),
             partial_err: Vec::new(),
             pending: Vec::new(),
+            sink: None,
+            compressing: None,
         })
+    }
+
+    /// Hand every record to `sink` too (after it is encoded for the file).
+    pub fn set_sink(&mut self, sink: Box<dyn RecordSink>) {
+        self.sink = Some(sink);
+    }
+
+    /// Take the sink back (to shut it down).
+    pub fn take_sink(&mut self) -> Option<Box<dyn RecordSink>> {
+        self.sink.take()
+    }
+
+    /// Wait for a running compression to finish (at the end of the shim).
+    pub fn finish_compression(&mut self) {
+        if let Some(h) = self.compressing.take() {
+            let _ = h.join();
+        }
     }
 
     /// The log's path.
@@ -66,14 +155,29 @@ impl Writer {
     /// written now, the rest waits for more bytes or [`Writer::flush_partial`].
     pub fn write(&mut self, stream: Stream, bytes: &[u8]) -> Result<(), LogError> {
         let now = SystemTime::now();
-        let time_text = berth_types::time::rfc3339_nano(now);
+        let time_text = self.time_text(now);
         let mut buf = std::mem::take(self.partial_mut(stream));
         let mut rest = bytes;
+        // Fast path while nothing is pending: whole lines straight from the input.
+        while buf.is_empty() && !rest.is_empty() {
+            let window = &rest[..rest.len().min(MAX_PARTIAL)];
+            let end = match find_newline(window) {
+                Some(i) => i + 1,
+                None if window.len() == MAX_PARTIAL => MAX_PARTIAL,
+                None => break,
+            };
+            self.record(stream, now, &time_text, &rest[..end])?;
+            rest = &rest[end..];
+        }
+        if rest.is_empty() {
+            *self.partial_mut(stream) = buf;
+            return self.write_pending();
+        }
         loop {
             // Fill the partial buffer up to the next newline or the 16 KiB limit.
             let room = MAX_PARTIAL - buf.len();
             let window = &rest[..rest.len().min(room)];
-            match window.iter().position(|&b| b == b'\n') {
+            match find_newline(window) {
                 Some(i) => {
                     buf.extend_from_slice(&window[..=i]);
                     rest = &rest[i + 1..];
@@ -87,7 +191,7 @@ impl Writer {
                     break;
                 }
             }
-            if let Err(e) = self.record(stream, &time_text, &buf) {
+            if let Err(e) = self.record(stream, now, &time_text, &buf) {
                 *self.partial_mut(stream) = Vec::new();
                 return Err(e);
             }
@@ -99,11 +203,12 @@ impl Writer {
 
     /// Write out buffered partial lines of both streams (at EOF of the output).
     pub fn flush_partial(&mut self) -> Result<(), LogError> {
-        let time_text = berth_types::time::rfc3339_nano(SystemTime::now());
+        let now = SystemTime::now();
+        let time_text = self.time_text(now);
         for stream in [Stream::Stdout, Stream::Stderr] {
             let buf = std::mem::take(self.partial_mut(stream));
             if !buf.is_empty() {
-                self.record(stream, &time_text, &buf)?;
+                self.record(stream, now, &time_text, &buf)?;
             }
         }
         self.write_pending()
@@ -121,13 +226,50 @@ impl Writer {
         }
     }
 
+    /// The json-file time text (only that format needs it).
+    fn time_text(&self, now: SystemTime) -> String {
+        if self.opts.format == Format::Json {
+            berth_types::time::rfc3339_nano(now)
+        } else {
+            String::new()
+        }
+    }
+
     /// Encode one record into `pending`, rotating first when the file is full.
-    fn record(&mut self, stream: Stream, time_text: &str, bytes: &[u8]) -> Result<(), LogError> {
-        if self.max_size > 0 && self.size + self.pending.len() as u64 >= self.max_size {
+    fn record(
+        &mut self,
+        stream: Stream,
+        now: SystemTime,
+        time_text: &str,
+        bytes: &[u8],
+    ) -> Result<(), LogError> {
+        if let Some(sink) = &mut self.sink {
+            sink.record(stream, bytes, now);
+        }
+        match self.opts.format {
+            Format::Discard => return Ok(()),
+            Format::Json => {
+                self.rotate_if_full()?;
+                encode_record(&mut self.pending, stream, time_text, bytes);
+            }
+            Format::Local => {
+                self.rotate_if_full()?;
+                encode_local(
+                    &mut self.pending,
+                    stream,
+                    berth_types::time::unix_nanos(now),
+                    bytes,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn rotate_if_full(&mut self) -> Result<(), LogError> {
+        if self.opts.max_size > 0 && self.size + self.pending.len() as u64 >= self.opts.max_size {
             self.write_pending()?;
             self.rotate()?;
         }
-        encode_record(&mut self.pending, stream, time_text, bytes);
         Ok(())
     }
 
@@ -135,7 +277,11 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let res = self.file.write_all(&self.pending);
+        let Some(file) = &mut self.file else {
+            self.pending.clear();
+            return Ok(());
+        };
+        let res = file.write_all(&self.pending);
         // Count what is in the file even after a failed write, so rotation still happens.
         self.size += self.pending.len() as u64;
         self.pending.clear();
@@ -146,33 +292,79 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> Result<(), LogError> {
+        // The previous compression must be done before its file is renamed.
+        self.finish_compression();
+        let log_path = self.path.clone();
         let err = |source| LogError::Rotate {
-            path: self.path.clone(),
+            path: log_path.clone(),
             source,
         };
-        if self.max_file <= 1 {
-            self.file.set_len(0).map_err(err)?;
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        if self.opts.max_file <= 1 {
+            file.set_len(0).map_err(err)?;
             self.size = 0;
             return Ok(());
         }
-        let name = |n: u32| -> PathBuf {
+        let name = |n: u32, gz: bool| -> PathBuf {
             let mut s = self.path.clone().into_os_string();
-            s.push(format!(".{n}"));
+            s.push(format!(".{n}{}", if gz { ".gz" } else { "" }));
             PathBuf::from(s)
         };
         // Oldest kept is path.(max_file-1); it is overwritten by the rename below it.
-        for n in (1..self.max_file - 1).rev() {
-            match std::fs::rename(name(n), name(n + 1)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(err(e)),
+        for n in (1..self.opts.max_file - 1).rev() {
+            for gz in [false, true] {
+                match std::fs::rename(name(n, gz), name(n + 1, gz)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(err(e)),
+                }
             }
         }
-        std::fs::rename(&self.path, name(1)).map_err(err)?;
-        self.file = open_append(&self.path)?;
+        std::fs::rename(&self.path, name(1, false)).map_err(err)?;
+        self.file = Some(open_append(&self.path)?);
         self.size = 0;
+        if self.opts.compress {
+            let (plain, gz) = (name(1, false), name(1, true));
+            // A failed spawn leaves the file uncompressed, which readers handle.
+            self.compressing = std::thread::Builder::new()
+                .name("log-compress".into())
+                .spawn(move || {
+                    if let Err(e) = crate::gz::compress_file(&plain, &gz) {
+                        eprintln!("compressing {}: {e}", plain.display());
+                    }
+                })
+                .ok();
+        }
         Ok(())
     }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.finish_compression();
+    }
+}
+
+/// Position of the first `\n`: eight bytes at a time (no memchr dependency; this is
+/// the shim's hottest loop).
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ NL;
+        // A zero byte in x is a newline in the input.
+        if (x.wrapping_sub(LO) & !x & HI) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
 }
 
 fn open_append(path: &Path) -> Result<File, LogError> {
@@ -185,4 +377,23 @@ fn open_append(path: &Path) -> Result<File, LogError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_newline;
+
+    #[test]
+    fn newline_search_matches_the_naive_one() {
+        let mut v = vec![b'a'; 40];
+        assert_eq!(find_newline(&v), None);
+        for at in 0..40 {
+            v[at] = b'\n';
+            assert_eq!(find_newline(&v), Some(at), "{at}");
+            assert_eq!(find_newline(&v[..at]), None);
+            v[at] = b'a';
+        }
+        assert_eq!(find_newline(b"\x8a\x0a"), Some(1));
+        assert_eq!(find_newline(b""), None);
+    }
 }

@@ -311,11 +311,24 @@ pub fn routed_subnets() -> Result<Vec<Ipv4Net>> {
     Ok(parse_proc_route(&text))
 }
 
+/// Subnets routed through interface `iface` (e.g. the default bridge left by an earlier
+/// daemon whose state was lost): Docker adopts an existing bridge's subnet instead of
+/// adding a second one.
+pub fn routed_subnets_of(iface: &str) -> Result<Vec<Ipv4Net>> {
+    let text = std::fs::read_to_string("/proc/net/route")
+        .map_err(|e| NetworkError::io("read /proc/net/route", e))?;
+    Ok(parse_proc_route_of(&text, Some(iface)))
+}
+
 fn parse_proc_route(text: &str) -> Vec<Ipv4Net> {
+    parse_proc_route_of(text, None)
+}
+
+fn parse_proc_route_of(text: &str, iface: Option<&str>) -> Vec<Ipv4Net> {
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 8 {
+        if f.len() < 8 || iface.is_some_and(|i| i != f[0]) {
             continue;
         }
         // Destination and Mask are little-endian hex u32s.
@@ -438,6 +451,11 @@ docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
             parse_proc_route(text),
             vec![net("192.0.2.0/24"), net("172.17.0.0/16")]
         );
+        assert_eq!(
+            parse_proc_route_of(text, Some("docker0")),
+            vec![net("172.17.0.0/16")]
+        );
+        assert!(parse_proc_route_of(text, Some("berth0")).is_empty());
     }
 
     #[test]

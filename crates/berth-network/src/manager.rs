@@ -38,6 +38,8 @@ pub struct DefaultBridgeConfig {
     pub mtu: u32,
     pub icc: bool,
     pub masquerade: bool,
+    /// Creation time recorded when the network is first made (RFC 3339).
+    pub created: String,
 }
 
 impl Default for DefaultBridgeConfig {
@@ -50,6 +52,7 @@ impl Default for DefaultBridgeConfig {
             mtu: 0,
             icc: true,
             masquerade: true,
+            created: String::new(),
         }
     }
 }
@@ -69,6 +72,10 @@ pub struct ManagerConfig {
     pub dns_upstreams: Vec<SocketAddr>,
     /// Write 1 to net.ipv4.ip_forward (needed for NAT and published ports).
     pub enable_ip_forward: bool,
+    /// `--iptables`: manage our host chains. Off: no NAT, isolation or DNAT rules
+    /// (published ports still work through the proxy; the DNS redirect inside the
+    /// container namespaces is kept, it touches nothing of the host).
+    pub iptables: bool,
 }
 
 impl Default for ManagerConfig {
@@ -80,6 +87,7 @@ impl Default for ManagerConfig {
             pools: ipam::default_pools(),
             dns_upstreams: Vec::new(),
             enable_ip_forward: true,
+            iptables: true,
         }
     }
 }
@@ -94,6 +102,8 @@ pub struct CreateNetwork {
     pub internal: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// Creation time to record (RFC 3339).
+    pub created: String,
 }
 
 /// `docker network connect` / the attachments of `docker run`.
@@ -225,6 +235,7 @@ impl NetworkManager {
 
     async fn restore(&self, saved: NetworkState) -> Result<()> {
         let mut inner = self.inner.lock().await;
+        let had_networks = !saved.networks.is_empty();
         let mut networks = saved.networks;
         // A default bridge whose settings (--bip, name, mtu, …) changed since the last
         // run is rebuilt, unless containers still use it.
@@ -321,6 +332,11 @@ impl NetworkManager {
             }
             inner.state.endpoints.push(ep);
         }
+        if inner.state.networks.is_empty() && !had_networks {
+            // Nothing was and nothing is: no iptables run at all (a daemon without the
+            // default bridge starts without touching the firewall).
+            return Ok(());
+        }
         self.sync_firewall(&inner.state).await
     }
 
@@ -344,7 +360,13 @@ impl NetworkManager {
         let pool = match db.bip {
             Some(bip) => Pool::new(bip.network(), db.fixed_cidr, Some(bip.addr()))?,
             None => {
-                let subnet = ipam::choose_subnet(&self.cfg.pools, &self.taken_subnets(st)?)?;
+                // A bridge of this name that already carries a subnet (left by an
+                // earlier daemon whose state is gone) keeps it, as Docker does;
+                // choosing another would stack a new address on it at every start.
+                let subnet = match ipam::routed_subnets_of(&db.bridge)?.first() {
+                    Some(existing) => *existing,
+                    None => ipam::choose_subnet(&self.cfg.pools, &self.taken_subnets(st)?)?,
+                };
                 Pool::new(subnet, db.fixed_cidr, None)?
             }
         };
@@ -367,6 +389,7 @@ impl NetworkManager {
             labels: BTreeMap::new(),
             options,
             is_default: true,
+            created: db.created.clone(),
         })
     }
 
@@ -460,6 +483,7 @@ impl NetworkManager {
             labels: req.labels,
             options: req.options,
             is_default: false,
+            created: req.created,
         };
         self.netlink
             .ensure_bridge(&rec.bridge, rec.mtu, self.gateway_net(&rec))
@@ -748,6 +772,9 @@ impl NetworkManager {
     }
 
     async fn sync_firewall(&self, st: &NetworkState) -> Result<()> {
+        if !self.cfg.iptables {
+            return Ok(());
+        }
         let by_id: HashMap<&str, &NetworkRecord> =
             st.networks.iter().map(|n| (n.id.as_str(), n)).collect();
         let input = FirewallInput {
@@ -871,6 +898,7 @@ mod tests {
             labels: BTreeMap::new(),
             options: BTreeMap::new(),
             is_default: false,
+            created: String::new(),
         };
         let st = NetworkState {
             networks: vec![rec("abc111", "one"), rec("abc222", "two")],

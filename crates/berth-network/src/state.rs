@@ -40,6 +40,9 @@ pub struct NetworkRecord {
     /// The default `bridge` network: no embedded DNS, no aliases (Docker's rules).
     #[serde(default)]
     pub is_default: bool,
+    /// Creation time as the engine shows it (RFC 3339); empty in older state files.
+    #[serde(default)]
+    pub created: String,
 }
 
 fn yes() -> bool {
@@ -94,6 +97,12 @@ pub struct NetworkState {
 
 /// Writes `state` to `path` atomically (temp file, fsync, rename).
 pub fn save(path: &Path, state: &NetworkState) -> Result<()> {
+    save_with(path, state, true)
+}
+
+/// [`save`], with the fsync only when `durable`: endpoint changes (every container
+/// start and exit) mean nothing after a machine crash, network changes do.
+pub fn save_with(path: &Path, state: &NetworkState, durable: bool) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| NetworkError::io(format!("create {}", dir.display()), e))?;
@@ -106,7 +115,9 @@ pub fn save(path: &Path, state: &NetworkState) -> Result<()> {
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     };
     write().map_err(|e| NetworkError::io(format!("write {}", path.display()), e))
@@ -151,6 +162,7 @@ mod tests {
                 labels: BTreeMap::new(),
                 options: BTreeMap::new(),
                 is_default: false,
+                created: String::new(),
             }],
             endpoints: vec![EndpointRecord {
                 id: "b".repeat(64),

@@ -5,7 +5,7 @@
 //! the file on error.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use sha2::{Digest as _, Sha256};
 
@@ -79,6 +79,32 @@ impl<W: Write> HashingWriter<W> {
             hasher: Sha256::new(),
             count: 0,
         }
+    }
+
+    /// Continue a download: hash the first `len` bytes of the blob, already in `inner`'s
+    /// destination, from `prefix` (without writing them again); later writes add to it.
+    /// Fails when `prefix` holds fewer than `len` bytes.
+    pub fn resume(inner: W, prefix: &mut dyn Read, len: u64) -> io::Result<Self> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = prefix.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "partial download shorter than expected",
+                ));
+            }
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        Ok(HashingWriter {
+            inner,
+            hasher,
+            count: len,
+        })
     }
 
     /// Bytes written so far.

@@ -9,7 +9,8 @@
 //! (HTTP vs TLS, insecure registries, `certs.d` CAs), [`auth`] (challenges, tokens),
 //! [`client`] (the pull / push primitives), [`manifest`] (media types, index platform
 //! selection), [`digest`] (verified hashing), [`docker_config`] (config.json credentials
-//! for login / logout), [`error`] (typed, Docker-worded errors).
+//! for login / logout), [`error`] (typed, Docker-worded errors), [`fetch`] (plain HTTP(S)
+//! downloads for a Dockerfile's `ADD <url>`).
 //!
 //! # How the image store uses it
 //!
@@ -60,6 +61,7 @@ pub mod client;
 pub mod digest;
 pub mod docker_config;
 pub mod error;
+pub mod fetch;
 pub mod manifest;
 pub mod reference;
 pub mod repo;

@@ -169,7 +169,7 @@ fn split_host(host_port: &str) -> &str {
 }
 
 /// The system's CA bundle, parsed once per process.
-fn system_roots() -> &'static [Certificate<'static>] {
+pub(crate) fn system_roots() -> &'static [Certificate<'static>] {
     static ROOTS: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let mut files: Vec<PathBuf> = Vec::new();

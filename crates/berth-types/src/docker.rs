@@ -243,10 +243,11 @@ model! {
     pub struct Ulimit {
         #[serde(rename = "Name")]
         pub name: String,
-        #[serde(rename = "Soft")]
-        pub soft: i64,
+        // Docker's field order in inspect: Name, Hard, Soft.
         #[serde(rename = "Hard")]
         pub hard: i64,
+        #[serde(rename = "Soft")]
+        pub soft: i64,
     }
 }
 
@@ -1505,6 +1506,167 @@ model! {
     /// The body of every error reply.
     pub struct ErrorResponse {
         pub message: String,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Networks (`/networks`)
+// ---------------------------------------------------------------------------------------
+
+model! {
+    /// One entry of a network's `IPAM.Config`.
+    pub struct IpamConfig {
+        #[serde(rename = "Subnet", skip_serializing_if = "String::is_empty")]
+        pub subnet: String,
+        #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+        pub ip_range: String,
+        #[serde(rename = "Gateway", skip_serializing_if = "String::is_empty")]
+        pub gateway: String,
+        #[serde(rename = "AuxiliaryAddresses", skip_serializing_if = "Option::is_none")]
+        pub auxiliary_addresses: Option<BTreeMap<String, String>>,
+    }
+}
+
+model! {
+    /// `IPAM` of a network (inspect and create body).
+    pub struct Ipam {
+        #[serde(rename = "Driver")]
+        pub driver: String,
+        #[serde(rename = "Options")]
+        pub options: Option<BTreeMap<String, String>>,
+        #[serde(rename = "Config")]
+        pub config: Option<Vec<IpamConfig>>,
+    }
+}
+
+model! {
+    /// A container in `Containers` of a network inspect.
+    pub struct NetworkContainer {
+        #[serde(rename = "Name")]
+        pub name: String,
+        #[serde(rename = "EndpointID")]
+        pub endpoint_id: String,
+        #[serde(rename = "MacAddress")]
+        pub mac_address: String,
+        #[serde(rename = "IPv4Address")]
+        pub ipv4_address: String,
+        #[serde(rename = "IPv6Address")]
+        pub ipv6_address: String,
+    }
+}
+
+model! {
+    /// `ConfigFrom` of a network.
+    pub struct ConfigReference {
+        #[serde(rename = "Network")]
+        pub network: String,
+    }
+}
+
+model! {
+    /// `GET /networks/{id}` and the entries of `GET /networks`.
+    pub struct NetworkResource {
+        #[serde(rename = "Name")]
+        pub name: String,
+        #[serde(rename = "Id")]
+        pub id: String,
+        /// RFC 3339 with nanoseconds.
+        #[serde(rename = "Created")]
+        pub created: String,
+        #[serde(rename = "Scope")]
+        pub scope: String,
+        #[serde(rename = "Driver")]
+        pub driver: String,
+        #[serde(rename = "EnableIPv6")]
+        pub enable_ipv6: bool,
+        #[serde(rename = "IPAM")]
+        pub ipam: Ipam,
+        #[serde(rename = "Internal")]
+        pub internal: bool,
+        #[serde(rename = "Attachable")]
+        pub attachable: bool,
+        #[serde(rename = "Ingress")]
+        pub ingress: bool,
+        #[serde(rename = "ConfigFrom")]
+        pub config_from: ConfigReference,
+        #[serde(rename = "ConfigOnly")]
+        pub config_only: bool,
+        #[serde(rename = "Containers")]
+        pub containers: BTreeMap<String, NetworkContainer>,
+        #[serde(rename = "Options")]
+        pub options: BTreeMap<String, String>,
+        #[serde(rename = "Labels")]
+        pub labels: BTreeMap<String, String>,
+    }
+}
+
+model! {
+    /// Body of `POST /networks/create`.
+    pub struct NetworkCreateRequest {
+        #[serde(rename = "Name")]
+        pub name: String,
+        #[serde(rename = "CheckDuplicate")]
+        pub check_duplicate: Option<bool>,
+        #[serde(rename = "Driver")]
+        pub driver: String,
+        #[serde(rename = "Scope")]
+        pub scope: String,
+        #[serde(rename = "Internal")]
+        pub internal: bool,
+        #[serde(rename = "Attachable")]
+        pub attachable: bool,
+        #[serde(rename = "Ingress")]
+        pub ingress: bool,
+        #[serde(rename = "ConfigOnly")]
+        pub config_only: bool,
+        #[serde(rename = "ConfigFrom")]
+        pub config_from: Option<ConfigReference>,
+        #[serde(rename = "IPAM")]
+        pub ipam: Option<Ipam>,
+        #[serde(rename = "EnableIPv6")]
+        pub enable_ipv6: Option<bool>,
+        #[serde(rename = "Options")]
+        pub options: Option<BTreeMap<String, String>>,
+        #[serde(rename = "Labels")]
+        pub labels: Option<BTreeMap<String, String>>,
+    }
+}
+
+model! {
+    /// Reply of `POST /networks/create`.
+    pub struct NetworkCreateResponse {
+        #[serde(rename = "Id")]
+        pub id: String,
+        #[serde(rename = "Warning")]
+        pub warning: String,
+    }
+}
+
+model! {
+    /// Body of `POST /networks/{id}/connect`.
+    pub struct NetworkConnectRequest {
+        #[serde(rename = "Container")]
+        pub container: String,
+        #[serde(rename = "EndpointConfig")]
+        pub endpoint_config: Option<EndpointSettings>,
+    }
+}
+
+model! {
+    /// Body of `POST /networks/{id}/disconnect`.
+    pub struct NetworkDisconnectRequest {
+        #[serde(rename = "Container")]
+        pub container: String,
+        #[serde(rename = "Force")]
+        pub force: bool,
+    }
+}
+
+model! {
+    /// Reply of `POST /networks/prune`.
+    pub struct NetworkPruneResponse {
+        #[serde(rename = "NetworksDeleted")]
+        pub networks_deleted: Option<Vec<String>>,
     }
 }
 

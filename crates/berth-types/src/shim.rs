@@ -59,12 +59,28 @@ impl Default for Task {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LogConfig {
-    /// `json-file` or `none` (empty = `none`).
+    /// `json-file`, `local`, `syslog`, `fluentd` or `none` (empty = `none`).
     pub driver: String,
     pub path: String,
     /// `max-size` in bytes (0 = unlimited) and `max-file` count for rotation.
     pub max_size: u64,
     pub max_file: u32,
+    /// Gzip rotated files (`path.N.gz`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub compress: bool,
+    /// Record format of `path`: `json-file` (also when empty), `local`, or `none` for no
+    /// file (a remote driver with its local copy disabled).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub format: String,
+    /// The driver's options as given (`--log-opt`), for the remote drivers.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub opts: std::collections::BTreeMap<String, String>,
+    /// The expanded `tag` option (remote drivers).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tag: String,
+    /// Container name without `/` (fluentd's `container_name`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// Requests on the control socket, one JSON line each.

@@ -40,6 +40,10 @@ pub struct ResolvedMount {
     /// The volume was created without a name: `rm -v` and `run --rm` remove it.
     #[serde(default)]
     pub anonymous: bool,
+    /// A `-v` bind: its host directory is made again at start if it went missing, as
+    /// Docker does (a `--mount` bind source must exist).
+    #[serde(default)]
+    pub create_source: bool,
 }
 
 /// Who is asking, and where volumes live.
@@ -179,6 +183,7 @@ fn materialize(
                 volume: None,
                 copy_data: false,
                 anonymous: false,
+                create_source: r.create_source,
             })
         }
         MountKind::Volume => {
@@ -231,6 +236,7 @@ fn materialize(
                 volume: Some(name),
                 copy_data: !r.nocopy && r.origin != MountOrigin::VolumesFrom,
                 anonymous,
+                create_source: false,
             })
         }
         MountKind::Tmpfs => {
@@ -259,6 +265,7 @@ fn materialize(
                 volume: None,
                 copy_data: false,
                 anonymous: false,
+                create_source: false,
             })
         }
     }
@@ -275,9 +282,10 @@ pub fn volume_names(mounts: &[ResolvedMount]) -> impl Iterator<Item = &str> {
     mounts.iter().filter_map(|m| m.volume.as_deref())
 }
 
-/// Container start: mounts option volumes (activity for `container_id`), fills empty
-/// volumes from the image (`layers`, top-most first, as for [`copyup::copy_up`]) unless
-/// `nocopy`, and returns the runtime's mounts. On error, what it activated is undone.
+/// Container start: makes missing `-v` bind sources again, mounts option volumes
+/// (activity for `container_id`), fills empty volumes from the image (`layers`, top-most
+/// first, as for [`copyup::copy_up`]) unless `nocopy`, and returns the runtime's mounts.
+/// On error, what it activated is undone.
 pub fn activate(
     store: &VolumeStore,
     container_id: &str,
@@ -287,6 +295,13 @@ pub fn activate(
     let mut done: Vec<&str> = Vec::new();
     let res = (|| {
         for m in mounts {
+            if m.create_source && std::fs::symlink_metadata(&m.spec.source).is_err() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&m.spec.source)
+                    .map_err(|e| VolumeError::io_path("mkdir", Path::new(&m.spec.source), e))?;
+            }
             let Some(name) = m.volume.as_deref() else {
                 continue;
             };

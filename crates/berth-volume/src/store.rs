@@ -694,6 +694,15 @@ impl VolumeStore {
         }
     }
 
+    /// Does container `container_id` use the volume right now (between `mount` and
+    /// `unmount`)?
+    pub fn is_active(&self, name: &str, container_id: &str) -> bool {
+        self.lock()
+            .active
+            .get(name)
+            .is_some_and(|s| s.contains(container_id))
+    }
+
     /// Is the option volume's `_data` mounted by the store right now?
     pub fn is_mounted(&self, name: &str) -> bool {
         self.lock().mounted.contains(name)

@@ -305,3 +305,32 @@ fn activate_copies_image_content_once() {
         "named volumes survive rm -v"
     );
 }
+
+#[test]
+fn start_makes_a_missing_dash_v_source_again_but_not_a_mount_one() {
+    let data_root = tempfile::tempdir().unwrap();
+    let store = VolumeStore::open(data_root.path()).unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let v_src = host.path().join("by-v");
+    let m_src = host.path().join("by-mount");
+    std::fs::create_dir(&m_src).unwrap();
+    let spec: MountSpec =
+        serde_json::from_value(json!({"Type":"bind","Source":m_src,"Target":"/m"})).unwrap();
+    let reqs = vec![
+        parse_bind_spec(&format!("{}:/v", v_src.display()), "").unwrap(),
+        parse_mount_spec(&spec).unwrap(),
+    ];
+    let mounts = resolve(&reqs, &[], &ctx(&store)).unwrap();
+    assert!(v_src.is_dir(), "made at create");
+    std::fs::remove_dir(&v_src).unwrap();
+    std::fs::remove_dir(&m_src).unwrap();
+    let spec = activate(&store, CID, &mounts, &[]).unwrap();
+    assert_eq!(spec.len(), 2);
+    assert!(v_src.is_dir(), "made again at start");
+    assert!(!m_src.exists(), "a --mount source is never made");
+    // Records written before the field existed read as "do not create".
+    let mut old = serde_json::to_value(&mounts[0]).unwrap();
+    old.as_object_mut().unwrap().remove("create_source");
+    let back: ResolvedMount = serde_json::from_value(old).unwrap();
+    assert!(!back.create_source);
+}

@@ -365,3 +365,24 @@ fn api_create_body_converts() {
     let anon: berth_volume::VolumeCreateBody = serde_json::from_str("{}").unwrap();
     assert!(store.create(anon.into()).unwrap().is_anonymous());
 }
+
+#[test]
+fn activity_is_tracked_per_container() {
+    let root = tempfile::tempdir().unwrap();
+    let store = VolumeStore::open(root.path()).unwrap();
+    store.create(named("act")).unwrap();
+    assert!(!store.is_active("act", "c1"));
+    store.mount("act", "c1").unwrap();
+    store.mount("act", "c2").unwrap();
+    assert!(store.is_active("act", "c1") && store.is_active("act", "c2"));
+    store.unmount("act", "c1").unwrap();
+    assert!(!store.is_active("act", "c1"));
+    assert!(store.is_active("act", "c2"));
+    // Unmounting twice, or an unknown container, is fine.
+    store.unmount("act", "c1").unwrap();
+    store.unmount("act", "nobody").unwrap();
+    store.restore_active([("act", "c3")]);
+    assert!(!store.is_active("act", "c2"));
+    assert!(store.is_active("act", "c3"));
+    assert!(!store.is_active("missing", "c3"));
+}

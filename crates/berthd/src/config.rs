@@ -47,6 +47,20 @@ pub struct Flags {
     /// repeatable. Loopback registries are always insecure.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Default logging driver of containers (json-file, local, none, syslog, fluentd).
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Default logging driver option (key=value); repeatable.
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
+    /// Serve Prometheus metrics on this TCP address (host:port); off by default.
+    #[arg(long = "metrics-addr")]
+    pub metrics_addr: Option<String>,
+    #[command(flatten)]
+    pub net: crate::netconfig::NetFlags,
+    /// `--tls`, `--tlsverify`, `--tlscacert`, `--tlscert`, `--tlskey` (listen.rs).
+    #[command(flatten)]
+    pub tls: crate::listen::TlsFlags,
 }
 
 /// The resolved settings the daemon runs with.
@@ -65,9 +79,17 @@ pub struct Settings {
     /// `None`: the embedded default profile.
     pub seccomp_profile: Option<String>,
     pub log_driver: String,
+    /// Default `log-opts` (flags over daemon.json), checked at start.
+    pub log_opts: std::collections::BTreeMap<String, String>,
+    /// `None`: no metrics endpoint.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub labels: Vec<String>,
     /// Flag entries plus daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
+    /// Bridges, NAT, published ports, embedded DNS (netconfig.rs).
+    pub network: berth_engine::network::ManagerConfig,
+    /// TLS of TCP listeners (listen.rs).
+    pub tls: crate::listen::TlsSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,6 +126,8 @@ struct FileConfig {
     cgroup_parent: Option<String>,
     seccomp_profile: Option<String>,
     log_driver: Option<String>,
+    log_opts: std::collections::BTreeMap<String, String>,
+    metrics_addr: Option<String>,
     labels: Vec<String>,
     insecure_registries: Vec<String>,
 }
@@ -146,6 +170,28 @@ fn read_file_config(path: &Path) -> Result<FileConfig> {
         cgroup_parent: s("cgroup-parent"),
         seccomp_profile: s("seccomp-profile"),
         log_driver: s("log-driver"),
+        log_opts: match v.get("log-opts") {
+            None | Some(Value::Null) => Default::default(),
+            Some(Value::Object(m)) => {
+                let mut out = std::collections::BTreeMap::new();
+                for (k, val) in m {
+                    // Docker requires strings here ("max-file": "3").
+                    let Some(val) = val.as_str() else {
+                        bail!(
+                            "unable to configure the daemon with file {}: log-opts {k} must be a string",
+                            path.display()
+                        );
+                    };
+                    out.insert(k.clone(), val.to_string());
+                }
+                out
+            }
+            Some(_) => bail!(
+                "unable to configure the daemon with file {}: log-opts must be an object",
+                path.display()
+            ),
+        },
+        metrics_addr: s("metrics-addr"),
         labels: list("labels"),
         insecure_registries: list("insecure-registries"),
     })
@@ -155,6 +201,8 @@ impl Flags {
     /// Merge flags over the config file and fill defaults.
     pub fn resolve(self) -> Result<Settings> {
         let file = read_file_config(&self.config_file)?;
+        let network = crate::netconfig::resolve(&self.net, &self.config_file)?;
+        let tls = crate::listen::resolve(&self.tls, &self.config_file)?;
         let exec_root = self
             .exec_root
             .or(file.exec_root)
@@ -186,6 +234,22 @@ impl Flags {
             Some(p) => p,
             None => default_shim_binary()?,
         };
+        let log_driver = self
+            .log_driver
+            .or(file.log_driver)
+            .unwrap_or_else(|| "json-file".into());
+        let log_opts = {
+            let mut m = file.log_opts;
+            for kv in &self.log_opts {
+                let Some((k, v)) = kv.split_once('=') else {
+                    bail!("invalid key/value pair format in config: {kv}");
+                };
+                m.insert(k.to_string(), v.to_string());
+            }
+            berth_logdriver::opts::validate(&log_driver, &m)
+                .map_err(|e| anyhow::anyhow!("failed to set log opts: {e}"))?;
+            m
+        };
         Ok(Settings {
             pidfile: self
                 .pidfile
@@ -203,13 +267,24 @@ impl Flags {
                 .or(file.cgroup_parent)
                 .unwrap_or_else(|| "berth".into()),
             seccomp_profile: self.seccomp_profile.or(file.seccomp_profile),
-            log_driver: file.log_driver.unwrap_or_else(|| "json-file".into()),
+            log_driver,
+            log_opts,
+            metrics_addr: match self.metrics_addr.or(file.metrics_addr) {
+                None => None,
+                Some(a) if a.is_empty() => None,
+                Some(a) => Some(
+                    a.parse()
+                        .with_context(|| format!("invalid metrics-addr {a:?} (want host:port)"))?,
+                ),
+            },
             labels: file.labels,
             insecure_registries: {
                 let mut v = file.insecure_registries;
                 v.extend(self.insecure_registries);
                 v
             },
+            network,
+            tls,
         })
     }
 }
@@ -272,6 +347,49 @@ mod tests {
         assert_eq!(s.labels, vec!["a=b"]);
         assert_eq!(s.log_level, LogLevel::Info);
         assert!(!s.group_explicit);
+    }
+
+    #[test]
+    fn log_defaults_and_metrics_addr_from_file_and_flags() {
+        let tmp = TmpDir::new();
+        let dir = tmp.0.join("logs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("daemon.json");
+        std::fs::write(
+            &cfg,
+            r#"{"log-driver":"local","log-opts":{"max-size":"5m","max-file":"2"},"metrics-addr":"127.0.0.1:9323"}"#,
+        )
+        .unwrap();
+        let s = Flags::parse_from([
+            "berthd",
+            "--config-file",
+            cfg.to_str().unwrap(),
+            "--log-opt",
+            "max-file=4",
+            "--shim-binary",
+            "/bin/true",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(s.log_driver, "local");
+        assert_eq!(s.log_opts["max-size"], "5m");
+        assert_eq!(s.log_opts["max-file"], "4");
+        assert_eq!(s.metrics_addr, Some("127.0.0.1:9323".parse().unwrap()));
+        let s = Flags::parse_from([
+            "berthd",
+            "--config-file",
+            "/nonexistent/daemon.json",
+            "--shim-binary",
+            "/bin/true",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!((s.log_driver.as_str(), s.metrics_addr), ("json-file", None));
+        std::fs::write(&cfg, r#"{"log-opts":{"max-file":3}}"#).unwrap();
+        let err = Flags::parse_from(["berthd", "--config-file", cfg.to_str().unwrap()])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("must be a string"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! `berthd` reconnects to them (live restore).
 
 mod config;
+mod listen;
+mod netconfig;
 mod socket;
 
 use anyhow::{bail, Context, Result};
@@ -75,10 +77,12 @@ async fn run(settings: Settings) -> Result<()> {
         log_driver: settings.log_driver.clone(),
         debug: settings.log_level == LogLevel::Debug,
         labels: settings.labels.clone(),
+        insecure_registries: settings.insecure_registries.clone(),
     };
     let engine = berth_engine::Engine::open(engine_config(&settings, &seccomp_path)?)
         .await
         .map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
+    let metrics_engine = engine.clone();
     let backend = Arc::new(berth_api::EngineBackend::new(engine));
     let api = Arc::new(berth_api::Api {
         config: daemon,
@@ -88,6 +92,11 @@ async fn run(settings: Settings) -> Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for host in &settings.hosts {
+        if let listen::Listen::Tcp(shown, addrs) = listen::parse_host(host, settings.tls.tls)? {
+            let stop = stop_rx.clone();
+            servers.push(listen::spawn_tcp(&settings, &shown, &addrs, api.clone(), stop).await?);
+            continue;
+        }
         let path = config::unix_path(host)?;
         let listener = socket::bind(&path, &settings.group, settings.group_explicit)?;
         log(
@@ -104,6 +113,27 @@ async fn run(settings: Settings) -> Result<()> {
             .await;
             let _ = std::fs::remove_file(&path);
         }));
+    }
+    if let Some(addr) = settings.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        log(
+            &settings,
+            LogLevel::Info,
+            &format!("metrics listen on {addr}"),
+        );
+        let render: berth_api::metrics::Render = Arc::new(move || metrics_engine.metrics_text());
+        let mut rx = stop_rx.clone();
+        servers.push(tokio::spawn(berth_api::serve_metrics(
+            listener,
+            render,
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            },
+        )));
+    } else {
+        drop(metrics_engine);
     }
     log(
         &settings,
@@ -135,9 +165,14 @@ fn engine_config(
         settings.shim_binary.clone(),
     );
     cfg.cgroup_parent = settings.cgroup_parent.clone();
+    cfg.default_log = berth_types::docker::LogConfig {
+        kind: settings.log_driver.clone(),
+        config: settings.log_opts.clone(),
+    };
     berth_engine::check_insecure_registries(&settings.insecure_registries)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     cfg.insecure_registries = settings.insecure_registries.clone();
+    cfg.network = Some(settings.network.clone());
     cfg.default_seccomp_profile = match settings.seccomp_profile.as_deref() {
         None | Some("") | Some("builtin") => Some(default_seccomp.to_path_buf()),
         Some("unconfined") => None,

@@ -1,9 +1,11 @@
 //! End-to-end harness: each test starts its own `berthd` (own data root, exec root,
 //! socket and cgroup parent) and drives it with the real `berth` and `docker` CLIs.
 //!
-//! Everything a test creates lives under one temp directory and one cgroup parent, and
+//! Everything a test creates lives under one temp directory, one cgroup parent and one
+//! [`NetSlot`] (default bridge name, /20 of addresses, iptables chain prefix), and
 //! [`Daemon`]'s `Drop` tears it all down (daemon, shims, container processes, mounts,
-//! cgroups, files) even when the test panics, so tests run in parallel and leave nothing.
+//! cgroups, bridges, rules, files) even when the test panics, so tests run in parallel
+//! and leave nothing.
 //! Binaries come from the workspace's target dir (`BERTH_BIN_DIR` overrides it).
 
 use std::ffi::OsStr;
@@ -160,12 +162,21 @@ pub struct Daemon {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     pub cgroup_parent: String,
+    /// This daemon's own default bridge, address block and iptables chains.
+    pub net: NetSlot,
+    /// Extra `berthd` arguments (kept for restarts).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Daemon {
     /// Start a fresh daemon and wait until it answers `/_ping`.
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// [`Daemon::start`] with extra `berthd` arguments.
+    pub fn start_with(extra: &[&str]) -> Daemon {
         let tag = rand_hex(8);
         // Short paths: unix socket paths are limited to 108 bytes.
         let root = PathBuf::from(format!("/tmp/be-{tag}"));
@@ -175,6 +186,8 @@ impl Daemon {
             exec_root: root.join("run"),
             socket: root.join("run/berth.sock"),
             cgroup_parent: format!("berth-e2e-{tag}"),
+            net: NetSlot::claim(&tag),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
             root,
             child: None,
         };
@@ -199,6 +212,8 @@ impl Daemon {
             .arg(&self.cgroup_parent)
             .arg("--config-file")
             .arg(self.root.join("daemon.json"))
+            .args(self.net.daemon_args())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -412,6 +427,7 @@ impl Daemon {
         }
         unmount_under(&self.root);
         remove_cgroups(&self.cgroup_parent);
+        self.net.cleanup(&self.data_root);
         let _ = fs::remove_dir_all(&self.root);
     }
 }
@@ -427,6 +443,192 @@ impl Drop for Daemon {
         }
         self.teardown();
     }
+}
+
+/// A daemon's share of the host's networking: a default bridge name, a /20 of
+/// 10.128.0.0/9 (the default bridge takes its first /24, user networks without
+/// `--subnet` the others, via `--default-address-pool`), and an iptables chain prefix.
+/// Blocks are claimed with a lock file per block (reclaimed when its process is gone),
+/// so daemons of parallel test processes never share a subnet; [`NetSlot::cleanup`]
+/// deletes the bridges and chains the daemon left (it was killed with -9).
+pub struct NetSlot {
+    pub bridge: String,
+    pub chain_prefix: String,
+    /// Index of the /20 block.
+    pub block: u32,
+    lock: PathBuf,
+}
+
+const NET_LOCK_DIR: &str = "/tmp/berth-e2e-netslots";
+const NET_BLOCKS: u32 = 2048;
+
+impl NetSlot {
+    fn claim(tag: &str) -> NetSlot {
+        fs::create_dir_all(NET_LOCK_DIR).unwrap();
+        let mut seed = [0u8; 4];
+        getrandom::fill(&mut seed).expect("getrandom");
+        let start = u32::from_le_bytes(seed) % NET_BLOCKS;
+        let routed = routed_10_128();
+        for i in 0..NET_BLOCKS {
+            let block = (start + i) % NET_BLOCKS;
+            let (a, b) = (128 + block / 16, (block % 16) * 16);
+            if routed.iter().any(|(x, y)| *x == a && *y / 16 == b / 16) {
+                continue;
+            }
+            let lock = Path::new(NET_LOCK_DIR).join(block.to_string());
+            let mine = std::process::id().to_string();
+            let claimed = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+                .and_then(|mut f| f.write_all(mine.as_bytes()));
+            if claimed.is_err() {
+                // Reclaim the block of a process that is gone.
+                let owner = fs::read_to_string(&lock).unwrap_or_default();
+                let dead = owner
+                    .trim()
+                    .parse::<u32>()
+                    .map(|p| !Path::new(&format!("/proc/{p}")).exists())
+                    .unwrap_or(false);
+                if dead && fs::remove_file(&lock).is_ok() {
+                    if fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&lock)
+                        .and_then(|mut f| f.write_all(mine.as_bytes()))
+                        .is_err()
+                    {
+                        continue;
+                    }
+                } else {
+                    continue;
+                }
+            }
+            return NetSlot {
+                bridge: format!("be{tag}"),
+                chain_prefix: format!("BE{tag}"),
+                block,
+                lock,
+            };
+        }
+        panic!("no free 10.128.0.0/9 block for a test daemon");
+    }
+
+    /// `10.A.B` of the n-th /24 of this block (0 is the default bridge).
+    pub fn prefix24(&self, n: u32) -> String {
+        assert!(n < 16);
+        format!(
+            "10.{}.{}",
+            128 + self.block / 16,
+            (self.block % 16) * 16 + n
+        )
+    }
+
+    /// The subnet of the n-th /24 of this block, for `--subnet` in tests.
+    pub fn subnet(&self, n: u32) -> String {
+        format!("{}.0/24", self.prefix24(n))
+    }
+
+    fn daemon_args(&self) -> Vec<String> {
+        let base = format!(
+            "10.{}.{}.0/20",
+            128 + self.block / 16,
+            (self.block % 16) * 16
+        );
+        vec![
+            "--bridge".into(),
+            self.bridge.clone(),
+            "--bip".into(),
+            format!("{}.1/24", self.prefix24(0)),
+            "--default-address-pool".into(),
+            format!("base={base},size=24"),
+            "--iptables-chain-prefix".into(),
+            self.chain_prefix.clone(),
+        ]
+    }
+
+    /// Bridges of networks the daemon created (from its state file), the default
+    /// bridge, and every iptables chain and jump of this daemon's prefix.
+    pub fn cleanup(&self, data_root: &Path) {
+        let mut bridges = vec![self.bridge.clone()];
+        if let Ok(text) = fs::read_to_string(data_root.join("network/state.json")) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                for n in v["networks"].as_array().into_iter().flatten() {
+                    if let Some(b) = n["bridge"].as_str() {
+                        bridges.push(b.to_string());
+                    }
+                }
+            }
+        }
+        for b in bridges {
+            if Path::new("/sys/class/net").join(&b).exists() {
+                let _ = Command::new("ip")
+                    .args(["link", "del", &b])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        remove_chains(&self.chain_prefix);
+        let _ = fs::remove_file(&self.lock);
+    }
+}
+
+/// Deletes the jumps into chains named `prefix*` and those chains (filter and nat).
+pub fn remove_chains(prefix: &str) {
+    for table in ["filter", "nat"] {
+        let Ok(out) = Command::new("iptables")
+            .args(["-w", "-t", table, "-S"])
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ours = |name: &str| name.starts_with(prefix);
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if words.first() == Some(&"-A")
+                && !words.get(1).is_some_and(|c| ours(c))
+                && words.windows(2).any(|w| w[0] == "-j" && ours(w[1]))
+            {
+                let mut args = vec!["-w", "-t", table, "-D"];
+                args.extend(&words[1..]);
+                let _ = Command::new("iptables")
+                    .args(&args)
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let chains: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("-N "))
+            .filter(|c| ours(c))
+            .collect();
+        for c in &chains {
+            let _ = Command::new("iptables")
+                .args(["-w", "-t", table, "-F", c])
+                .status();
+        }
+        for c in &chains {
+            let _ = Command::new("iptables")
+                .args(["-w", "-t", table, "-X", c])
+                .status();
+        }
+    }
+}
+
+/// `(a, b)` of the 10.a.b.0 routes in 10.128.0.0/9 (taken by someone else).
+fn routed_10_128() -> Vec<(u32, u32)> {
+    let text = fs::read_to_string("/proc/net/route").unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let dest = u32::from_str_radix(l.split_whitespace().nth(1)?, 16).ok()?;
+            // /proc/net/route stores the address in host (little-endian) byte order.
+            let b = dest.to_le_bytes();
+            (b[0] == 10 && b[1] >= 128).then_some((b[1] as u32, b[2] as u32))
+        })
+        .collect()
 }
 
 fn collect_procs(dir: &Path, out: &mut Vec<i32>) {

@@ -167,6 +167,21 @@ fn registry_push_pull_run_with_berth() {
     let run = d.berth(["run", "--rm", &name, "echo", "pulled"]).ok();
     assert_eq!(run.stdout, "pulled\n");
 
+    // `push --all-tags` says which repository once, then pushes every tag.
+    let name2 = format!("{}/test/bb:2", reg.host);
+    d.berth(["tag", &name, &name2]).ok();
+    let all = d
+        .berth(["push", "--all-tags", &format!("{}/test/bb", reg.host)])
+        .ok();
+    assert_eq!(
+        all.stdout.matches("The push refers to repository").count(),
+        1,
+        "{all:#?}"
+    );
+    assert!(all.stdout.contains("1: digest: sha256:"), "{all:#?}");
+    assert!(all.stdout.contains("2: digest: sha256:"), "{all:#?}");
+    d.berth(["rmi", &name2]).ok();
+
     let second = d.berth(["pull", &name]).ok();
     assert!(
         second
@@ -439,6 +454,8 @@ struct Proxy {
 
 #[derive(Default)]
 struct ProxyState {
+    /// Requests seen with a `Range:` header (a resumed download).
+    ranges: std::sync::atomic::AtomicUsize,
     cut: std::sync::atomic::AtomicBool,
     conns: std::sync::Mutex<Vec<TcpStream>>,
     stop: std::sync::atomic::AtomicBool,
@@ -469,8 +486,9 @@ impl Proxy {
                     c.push(server.try_clone().unwrap());
                 }
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || pipe(client, server, false));
-                std::thread::spawn(move || pipe(s2, c2, true));
+                let st2 = st.clone();
+                std::thread::spawn(move || pipe(client, server, false, Some(&st2)));
+                std::thread::spawn(move || pipe(s2, c2, true, None));
             }
         });
         Proxy { host, state }
@@ -502,8 +520,9 @@ impl Drop for Proxy {
     }
 }
 
-/// Copy `from` → `to`; `slow` limits the rate to about 2 MB/s.
-fn pipe(mut from: TcpStream, mut to: TcpStream, slow: bool) {
+/// Copy `from` → `to`; `slow` limits the rate to about 2 MB/s. With `sniff`, requests
+/// carrying a `Range:` header are counted.
+fn pipe(mut from: TcpStream, mut to: TcpStream, slow: bool, sniff: Option<&ProxyState>) {
     use std::io::{Read, Write};
     let mut buf = vec![0u8; 32 << 10];
     loop {
@@ -511,6 +530,12 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, slow: bool) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if let Some(st) = sniff {
+            let text = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+            let hits = text.matches("\r\nrange: bytes=").count();
+            st.ranges
+                .fetch_add(hits, std::sync::atomic::Ordering::SeqCst);
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }
@@ -564,16 +589,19 @@ fn registry_interrupted_pull_leaves_nothing_and_resumes() {
         .spawn()
         .unwrap();
     // Cut the registry off once a download is under way.
-    let tmp = d.data_root.join("distribution/tmp");
-    let downloading = d.wait_for(60, || {
-        fs::read_dir(&tmp)
+    let partial = d.data_root.join("distribution/partial");
+    let partial_len = || -> u64 {
+        fs::read_dir(&partial)
             .map(|rd| {
                 rd.flatten()
-                    .any(|e| e.metadata().map(|m| m.len() > (1 << 20)).unwrap_or(false))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
             })
-            .unwrap_or(false)
-    });
-    assert!(downloading, "no download seen in {}", tmp.display());
+            .unwrap_or(0)
+    };
+    let downloading = d.wait_for(60, || partial_len() > (1 << 20));
+    assert!(downloading, "no download seen in {}", partial.display());
     proxy.cut();
     let out = child.wait_with_output().unwrap();
     assert_ne!(
@@ -594,8 +622,16 @@ fn registry_interrupted_pull_leaves_nothing_and_resumes() {
         "{:?}",
         temp_leftovers(&d)
     );
+    // What was downloaded is kept (unverified, outside the blob cache) for resuming.
+    let kept = partial_len();
+    assert!(kept > (1 << 20), "partial download not kept: {kept}");
+    assert_eq!(
+        proxy.state.ranges.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
 
-    // Back online, but the client goes away mid-download: the daemon stops too.
+    // Back online, but the client goes away mid-download: the daemon stops too. The
+    // download continued where the first one stopped (a Range request).
     proxy.heal();
     let mut child = d
         .berth_cmd(["pull", &name])
@@ -603,20 +639,30 @@ fn registry_interrupted_pull_leaves_nothing_and_resumes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(d.wait_for(60, || {
-        fs::read_dir(&tmp)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.metadata().map(|m| m.len() > (1 << 20)).unwrap_or(false))
-            })
-            .unwrap_or(false)
-    }));
+    assert!(d.wait_for(60, || partial_len() > kept + (1 << 20)));
+    assert_eq!(
+        proxy.state.ranges.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the second pull did not resume"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
         d.wait_for(20, || temp_leftovers(&d).is_empty()),
         "download went on without its client: {:?}",
         temp_leftovers(&d)
+    );
+    // The daemon stops writing the partial file soon after its client is gone.
+    let mut last = partial_len();
+    let mut stable = 0;
+    assert!(
+        d.wait_for(20, || {
+            let now = partial_len();
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+            stable >= 20
+        }),
+        "download went on without its client"
     );
     let cache = d.data_root.join("distribution/blobs/sha256");
     assert_eq!(
@@ -626,9 +672,15 @@ fn registry_interrupted_pull_leaves_nothing_and_resumes() {
     );
     assert!(d.berth(["image", "inspect", &name]).status != 0);
 
-    // Then the pull completes.
+    // Then the pull completes, resuming again, and the partial file became the blob.
     let pull = d.berth(["pull", &name]).ok();
     assert!(pull.stdout.contains("Pull complete"), "{pull:#?}");
+    assert_eq!(
+        proxy.state.ranges.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+    assert_eq!(partial_len(), 0);
+    assert_eq!(fs::read_dir(&cache).unwrap().count(), 1);
     let size = d
         .berth(["image", "inspect", "-f", "{{.Size}}", &name])
         .ok()
@@ -725,4 +777,420 @@ fn registry_progress_streams_have_dockers_shape() {
         )),
         "{raw}"
     );
+}
+
+/// Bytes and number of files in the daemon's compressed blob cache.
+fn blob_cache(d: &Daemon) -> (u64, usize) {
+    let files: Vec<u64> = ["distribution/blobs/sha256", "distribution/partial"]
+        .iter()
+        .filter_map(|p| fs::read_dir(d.data_root.join(p)).ok())
+        .flat_map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+        })
+        .collect();
+    (files.iter().sum(), files.len())
+}
+
+#[test]
+fn registry_blob_cache_is_counted_and_collected() {
+    let reg = Registry::start(None);
+    let d = daemon();
+    let big = d.root.join("big.tar");
+    write_big_tar(&big, 3 << 20);
+    let name = format!("{}/gc/big:1", reg.host);
+    let small = format!("{}/gc/bb:1", reg.host);
+    d.berth(["import", big.to_str().unwrap(), &name]).ok();
+    d.berth(["tag", "busybox", &small]).ok();
+    d.berth(["push", &name]).ok();
+    d.berth(["push", &small]).ok();
+    d.berth(["rmi", &name, &small]).ok();
+    d.berth(["pull", &name]).ok();
+    // Its only layer is busybox's, which is still here: nothing is downloaded.
+    let pull = d.berth(["pull", &small]).ok();
+    assert!(!pull.stdout.contains("Pull complete"), "{pull:#?}");
+    let (bytes, files) = blob_cache(&d);
+    assert_eq!(files, 1, "one blob per downloaded layer");
+    assert!(bytes > 3 << 20);
+
+    // `system df` counts the cached blobs with the layers.
+    let layers: u64 = ["big", "bb"]
+        .iter()
+        .map(|n| {
+            let r = format!("{}/gc/{n}:1", reg.host);
+            d.berth(["image", "inspect", "-f", "{{.Size}}", &r])
+                .ok()
+                .stdout
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    let df = d
+        .raw("GET /v1.45/system/df HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let body = &df[df.find("\r\n\r\n").unwrap() + 4..];
+    let body = &body[body.find('{').unwrap()..=body.rfind('}').unwrap()];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let busybox = d
+        .berth(["image", "inspect", "-f", "{{.Size}}", "busybox"])
+        .ok()
+        .stdout
+        .trim()
+        .parse::<u64>()
+        .unwrap();
+    let layers_size = v["LayersSize"].as_u64().unwrap();
+    assert!(
+        layers_size >= layers + bytes,
+        "LayersSize {layers_size} < layers {layers} + cache {bytes}"
+    );
+    // busybox (imported) shares its layer with gc/bb; nothing else is counted.
+    assert!(layers_size <= layers + busybox + bytes, "{layers_size}");
+
+    // Untagging one of two names keeps the blob; removing the image drops it.
+    let alias = format!("{}/gc/alias:1", reg.host);
+    d.berth(["tag", &name, &alias]).ok();
+    d.berth(["rmi", &name]).ok();
+    assert_eq!(blob_cache(&d).1, 1, "the image is still there");
+    d.berth(["rmi", &alias]).ok();
+    assert_eq!(blob_cache(&d), (0, 0), "the removed image's blob stays");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(d.data_root.join("distribution/layers.json")).unwrap())
+            .unwrap();
+    assert!(
+        meta.as_object()
+            .unwrap()
+            .values()
+            .all(|i| i["diff_id"] != "")
+            && !meta.to_string().contains(&format!("{}/gc/big", reg.host)),
+        "{meta}"
+    );
+
+    // A partial download nobody resumes goes at `image prune` and counts as reclaimed.
+    d.berth(["pull", &name]).ok();
+    let stray = d
+        .data_root
+        .join("distribution/partial")
+        .join("ab".repeat(32));
+    fs::write(&stray, vec![7u8; 4096]).unwrap();
+    let prune = d.berth(["image", "prune", "-f"]).ok();
+    assert!(!stray.exists(), "partial download survived the prune");
+    assert!(
+        prune.stdout.contains("Total reclaimed space: 4.096kB"),
+        "{prune:#?}"
+    );
+    assert_eq!(blob_cache(&d).1, 1, "a used image's blob stays");
+    let prune = d.berth(["image", "prune", "-a", "-f"]).ok();
+    assert_eq!(blob_cache(&d), (0, 0), "{prune:#?}");
+}
+
+#[test]
+fn registry_login_through_a_credential_helper() {
+    let dir = PathBuf::from(format!("/tmp/becred-{}", rand_hex(10)));
+    fs::create_dir_all(&dir).unwrap();
+    struct Rm(PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    // A helper keeping one credential in a file next to itself.
+    let helper = dir.join("docker-credential-berthtest");
+    fs::write(
+        &helper,
+        "#!/bin/sh\nf=\"$(dirname \"$0\")/creds.json\"\ncase \"$1\" in\nstore) cat > \"$f\" ;;\nget) read -r server; if [ -f \"$f\" ]; then cat \"$f\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\nerase) read -r server; echo \"$server\" > \"$f.erased\"; rm -f \"$f\" ;;\nesac\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let htpasswd = dir.join("htpasswd");
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "bob", "pw0rd"])
+        .output()
+        .expect("htpasswd (apt install apache2-utils)");
+    fs::write(&htpasswd, out.stdout).unwrap();
+    let reg = Registry::start(Some(&htpasswd));
+    let d = daemon();
+    let cfg = dir.join("cfg");
+    fs::create_dir_all(&cfg).unwrap();
+    fs::write(cfg.join("config.json"), r#"{"credsStore": "berthtest"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let berth = |args: &[&str]| {
+        let out = d
+            .berth_cmd(args)
+            .env("BERTH_CONFIG", &cfg)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = berth(&["login", "-u", "bob", "-p", "pw0rd", &reg.host]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Login Succeeded"), "{out}");
+    assert!(!err.contains("unencrypted"), "{err}");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("creds.json")).unwrap()).unwrap();
+    assert_eq!(stored["ServerURL"], reg.host.as_str());
+    assert_eq!(stored["Username"], "bob");
+    assert_eq!(stored["Secret"], "pw0rd");
+    let file: serde_json::Value =
+        serde_json::from_slice(&fs::read(cfg.join("config.json")).unwrap()).unwrap();
+    assert_eq!(file["auths"][&reg.host], serde_json::json!({}), "{file}");
+    assert_eq!(file["credsStore"], "berthtest");
+
+    // Push and pull get their credentials from the helper.
+    let name = format!("{}/helped/bb:1", reg.host);
+    d.berth(["tag", "busybox", &name]).ok();
+    let (code, out, err) = berth(&["push", &name]);
+    assert_eq!(code, 0, "{out}{err}");
+    d.berth(["rmi", &name]).ok();
+    let (code, out, err) = berth(&["pull", &name]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, _) = berth(&["logout", &reg.host]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Removing login credentials"), "{out}");
+    assert!(!dir.join("creds.json").exists(), "helper erase not called");
+    assert_eq!(
+        fs::read_to_string(dir.join("creds.json.erased"))
+            .unwrap()
+            .trim(),
+        reg.host
+    );
+    d.berth(["rmi", &name]).ok();
+    let (code, _, _) = berth(&["pull", &name]);
+    assert_ne!(code, 0, "pulled without credentials");
+}
+
+/// `sha256:<hex>` of a file.
+fn sha256_of(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
+}
+
+/// Upload `path` as a blob of `repo` by hand (POST, then PUT with the digest).
+fn put_blob(reg: &Registry, repo: &str, path: &Path) -> (String, u64) {
+    let digest = sha256_of(path);
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "-X", "POST"])
+        .arg(format!("http://{}/v2/{repo}/blobs/uploads/", reg.host))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let loc = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("location:")
+                .then(|| l[9..].trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no upload location: {head}"));
+    let loc = if loc.starts_with('/') {
+        format!("http://{}{loc}", reg.host)
+    } else {
+        loc
+    };
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let st = Command::new("curl")
+        .args([
+            "-sSf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", path.display()))
+        .arg(format!("{loc}{sep}digest={digest}"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "blob upload failed");
+    (digest, fs::metadata(path).unwrap().len())
+}
+
+/// PUT a manifest (or index) under `reference`.
+fn put_manifest(reg: &Registry, repo: &str, reference: &str, media_type: &str, body: &str) {
+    let st = Command::new("curl")
+        .args(["-sSf", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {media_type}"))
+        .arg("--data-binary")
+        .arg(body)
+        .arg(format!(
+            "http://{}/v2/{repo}/manifests/{reference}",
+            reg.host
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "manifest upload failed: {body}");
+}
+
+/// An image config for the busybox layer with the given platform.
+fn config_json(diff_id: &str, arch: &str) -> String {
+    serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": "by hand"}],
+        "created": "2026-01-01T00:00:00Z"
+    })
+    .to_string()
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+#[test]
+fn registry_zstd_layers_and_platform_selection() {
+    let reg = Registry::start(None);
+    let d = daemon();
+    // The busybox rootfs as a zstd layer, pushed by hand.
+    let tar = d.busybox_tar();
+    let diff_id = sha256_of(&tar);
+    let zst = d.root.join("layer.tar.zst");
+    let st = Command::new("zstd")
+        .args(["-q", "-f", "-o"])
+        .arg(&zst)
+        .arg(&tar)
+        .status()
+        .expect("zstd (apt install zstd)");
+    assert!(st.success());
+    let repo = "zstd/bb";
+    let (layer, layer_size) = put_blob(&reg, repo, &zst);
+    let mut manifests = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let cfg_path = d.root.join(format!("config-{arch}.json"));
+        fs::write(&cfg_path, config_json(&diff_id, arch)).unwrap();
+        let (cfg, cfg_size) = put_blob(&reg, repo, &cfg_path);
+        let m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": layer, "size": layer_size}]
+        })
+        .to_string();
+        put_manifest(&reg, repo, arch, OCI_MANIFEST, &m);
+        let mpath = d.root.join(format!("manifest-{arch}.json"));
+        fs::write(&mpath, &m).unwrap();
+        manifests.push(serde_json::json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": sha256_of(&mpath),
+            "size": m.len(),
+            "platform": {"os": "linux", "architecture": arch}
+        }));
+    }
+    let index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+            .to_string();
+    put_manifest(&reg, repo, "multi", OCI_INDEX, &index);
+
+    // The zstd layer unpacks and runs (busybox's own copy of it gone first).
+    d.berth(["rmi", "busybox"]).ok();
+    let single = format!("{}/{repo}:amd64", reg.host);
+    let pull = d.berth(["pull", &single]).ok();
+    assert!(pull.stdout.contains("Pull complete"), "{pull:#?}");
+    let run = d.berth(["run", "--rm", &single, "echo", "from zstd"]).ok();
+    assert_eq!(run.stdout, "from zstd\n");
+    // Pushed again, the layer goes up gzipped (a Docker manifest has no zstd type):
+    // uploaded, not mounted from the zstd blob's repository.
+    let regz = format!("{}/zstd/regz:1", reg.host);
+    d.berth(["tag", &single, &regz]).ok();
+    let push = d.berth(["push", &regz]).ok();
+    assert!(push.stdout.contains(": Pushed"), "{push:#?}");
+    assert!(!push.stdout.contains("Mounted from"), "{push:#?}");
+    d.berth(["rmi", &regz, &single]).ok();
+    d.berth(["pull", &regz]).ok();
+    let run = d.berth(["run", "--rm", &regz, "echo", "regz"]).ok();
+    assert_eq!(run.stdout, "regz\n");
+
+    // An index gives the platform asked for, the host's by default.
+    let multi = format!("{}/{repo}:multi", reg.host);
+    let arch = |r: &str| {
+        d.berth(["image", "inspect", "-f", "{{.Architecture}}", r])
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    d.berth(["pull", "--platform", "linux/arm64", &multi]).ok();
+    assert_eq!(arch(&multi), "arm64");
+    d.berth(["pull", &multi]).ok();
+    assert_eq!(arch(&multi), "amd64");
+    let none = d.berth(["pull", "--platform", "linux/s390x", &multi]);
+    assert_ne!(none.status, 0);
+    assert!(
+        none.stderr
+            .contains("no matching manifest for linux/s390x in the manifest list entries"),
+        "{none:#?}"
+    );
+
+    // A single-platform image is checked against an explicit --platform.
+    let arm = format!("{}/{repo}:arm64", reg.host);
+    let wrong = d.berth(["pull", "--platform", "linux/amd64", &arm]);
+    assert_ne!(wrong.status, 0);
+    assert!(
+        wrong.stderr.contains(&format!(
+            "image with reference {arm} was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"
+        )),
+        "{wrong:#?}"
+    );
+    assert!(d.berth(["image", "inspect", &arm]).status != 0);
+    d.berth(["pull", "--platform", "linux/arm64", &arm]).ok();
+    // And so is a local image at create.
+    let body = format!("{{\"Image\": \"{arm}\"}}");
+    let raw = d
+        .raw_bytes(
+            &format!("POST /v1.45/containers/create?platform=linux/amd64 HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()),
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert!(raw.starts_with("HTTP/1.1 404"), "{raw}");
+    assert!(
+        raw.contains("was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"),
+        "{raw}"
+    );
+}
+
+#[test]
+fn registry_insecure_registries_show_in_info() {
+    let d = Daemon::start_with(&[
+        "--insecure-registry",
+        "10.99.0.0/16",
+        "--insecure-registry",
+        "reg.example:5000",
+    ]);
+    let raw = d
+        .raw("GET /v1.45/info HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let body = &raw[raw.find('{').unwrap()..=raw.rfind('}').unwrap()];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let rc = &v["RegistryConfig"];
+    let cidrs: Vec<&str> = rc["InsecureRegistryCIDRs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(cidrs, ["::1/128", "127.0.0.0/8", "10.99.0.0/16"], "{rc}");
+    assert_eq!(
+        rc["IndexConfigs"]["reg.example:5000"]["Secure"], false,
+        "{rc}"
+    );
+    assert_eq!(rc["IndexConfigs"]["docker.io"]["Official"], true, "{rc}");
+    if let Some(info) = d.docker(["info"]) {
+        assert!(info.stdout.contains("Insecure Registries:"), "{info:#?}");
+        assert!(info.stdout.contains("reg.example:5000"), "{info:#?}");
+        assert!(info.stdout.contains("10.99.0.0/16"), "{info:#?}");
+    }
 }

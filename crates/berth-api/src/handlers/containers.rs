@@ -329,7 +329,7 @@ pub async fn logs(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>,
             c = stream.chunks.recv() => c,
             _ = tx.closed() => None,
         } {
-            let data = if tty {
+            let data = if tty || chunk.framed {
                 chunk.data
             } else {
                 mux_frame(chunk.stream, &chunk.data)

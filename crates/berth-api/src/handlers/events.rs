@@ -104,6 +104,15 @@ fn validate_filters(f: &Filters) -> Result<(), ApiError> {
 }
 
 /// Docker's event filter rules: every given key must match one of its values.
+///
+/// - `type`, `scope`: exact; `event`: exact, or a prefix for `health_status`,
+///   `exec_create`, `exec_start` (whose actions carry `: …`);
+/// - `container`, `network`, `volume`, `daemon`, `plugin`, `node`, `service`, `secret`,
+///   `config`: the actor's id or `name` attribute equals a value or starts with it —
+///   whatever the event's type, as Docker checks them;
+/// - `image`: the actor id or image name (the `image` attribute, `name` for image
+///   events), with or without its tag;
+/// - `label`: `key` or `key=value` among the actor's attributes.
 pub fn matches(f: &Filters, e: &EventMessage) -> bool {
     let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
     let any = |key: &str, test: &dyn Fn(&str) -> bool| match f.get(key) {
@@ -111,46 +120,58 @@ pub fn matches(f: &Filters, e: &EventMessage) -> bool {
         Some(vals) if vals.is_empty() => true,
         Some(vals) => vals.iter().any(|v| test(v)),
     };
-    let fuzzy =
-        |v: &str, target: &str| !target.is_empty() && (target == v || target.starts_with(v));
-    let kind_is = |k: &str| e.kind == k;
+    let prefix = |v: &str, source: &str| !source.is_empty() && source.starts_with(v);
+    let fuzzy_name = |v: &str| prefix(v, &e.actor.id) || prefix(v, attr("name"));
+    let event_fuzzy = f.get("event").is_some_and(|vals| {
+        vals.iter()
+            .any(|v| ["health_status", "exec_create", "exec_start"].contains(&v.as_str()))
+    });
     any("type", &|v| e.kind == v)
         && any("event", &|v| {
-            let action = e.action.split(':').next().unwrap_or("").trim();
-            v == action || v == e.action
-        })
-        && any("container", &|v| {
-            kind_is("container") && (fuzzy(v, &e.actor.id) || attr("name") == v)
+            if event_fuzzy {
+                e.action.starts_with(v)
+            } else {
+                e.action == v
+            }
         })
         && any("image", &|v| {
-            let image = if kind_is("image") {
-                e.actor.id.as_str()
+            let name = if e.kind == "image" {
+                attr("name")
             } else {
                 attr("image")
             };
-            let name = attr("name");
-            image == v
-                || image.strip_suffix(":latest") == Some(v)
-                || image.split(':').next() == Some(v) && !v.contains(':')
-                || (kind_is("image") && (name == v || name.strip_suffix(":latest") == Some(v)))
+            [e.actor.id.as_str(), name]
+                .iter()
+                .any(|s| !s.is_empty() && (*s == v || strip_tag(s) == v))
         })
         && any("label", &|v| match v.split_once('=') {
             Some((k, val)) => e.actor.attributes.get(k).map(String::as_str) == Some(val),
             None => e.actor.attributes.contains_key(v),
         })
-        && any("volume", &|v| {
-            kind_is("volume") && (e.actor.id == v || attr("name") == v)
-        })
-        && any("network", &|v| {
-            kind_is("network") && (fuzzy(v, &e.actor.id) || attr("name") == v)
-        })
-        && any("daemon", &|v| {
-            kind_is("daemon") && (e.actor.id == v || attr("name") == v)
-        })
         && any("scope", &|v| e.scope == v)
-        && ["plugin", "node", "service", "secret", "config"]
-            .iter()
-            .all(|k| !f.contains_key(*k) || f[*k].iter().any(|v| kind_is(k) && e.actor.id == *v))
+        && [
+            "container",
+            "network",
+            "volume",
+            "daemon",
+            "plugin",
+            "node",
+            "service",
+            "secret",
+            "config",
+        ]
+        .iter()
+        .all(|k| any(k, &fuzzy_name))
+}
+
+/// `busybox:latest` → `busybox`; a digest or a port in the registry host is kept.
+fn strip_tag(reference: &str) -> &str {
+    let name_end = reference.find('@').unwrap_or(reference.len());
+    let name = &reference[..name_end];
+    match name.rfind(':') {
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
 }
 
 #[cfg(test)]
@@ -201,6 +222,33 @@ mod tests {
         assert!(matches(&f(r#"{"event":["start","die"]}"#), &start));
         assert!(!matches(&f(r#"{"event":["die"]}"#), &start));
         assert!(matches(&f(r#"{"event":["exec_start"]}"#), &exec));
+        // Names and ids match by prefix, whatever the event's type (Docker's rule).
+        assert!(matches(&f(r#"{"container":["we"]}"#), &start));
+        let net = ev(
+            "network",
+            "connect",
+            "n1234",
+            &[("name", "web"), ("container", "abc")],
+        );
+        assert!(matches(&f(r#"{"network":["n12"]}"#), &net));
+        assert!(!matches(&f(r#"{"network":["x"]}"#), &net));
+        assert!(!matches(&f(r#"{"container":["abc"]}"#), &net));
+        let vol = ev("volume", "create", "data", &[("driver", "local")]);
+        assert!(matches(
+            &f(r#"{"volume":["data"],"type":["volume"]}"#),
+            &vol
+        ));
+        assert!(!matches(&f(r#"{"volume":["other"]}"#), &vol));
+        let img = ev("image", "tag", "sha256:abc", &[("name", "evimg:1")]);
+        assert!(matches(&f(r#"{"image":["evimg"]}"#), &img));
+        assert!(matches(&f(r#"{"image":["evimg:1"]}"#), &img));
+        assert!(!matches(&f(r#"{"image":["evimg:2"]}"#), &img));
+        assert_eq!(strip_tag("localhost:5000/a/b:v1"), "localhost:5000/a/b");
+        assert_eq!(strip_tag("localhost:5000/a/b"), "localhost:5000/a/b");
+        assert_eq!(strip_tag("a@sha256:00"), "a");
+        let health = ev("container", "health_status: healthy", "abc", &[]);
+        assert!(matches(&f(r#"{"event":["health_status"]}"#), &health));
+        assert!(!matches(&f(r#"{"event":["health"]}"#), &health));
         assert!(matches(&f(r#"{"image":["busybox"]}"#), &start));
         assert!(matches(&f(r#"{"label":["env=prod"]}"#), &start));
         assert!(matches(&f(r#"{"label":["env"]}"#), &start));

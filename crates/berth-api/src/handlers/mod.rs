@@ -8,8 +8,10 @@ pub mod events;
 pub mod exec;
 pub mod files;
 pub mod images;
+pub mod networks;
 pub mod streams;
 pub mod system;
+pub mod volumes;
 
 use crate::body::Body;
 use crate::error::ApiError;
@@ -76,6 +78,18 @@ pub async fn dispatch(
         Route::ImagePush(name) => images::push(api, ctx, name, req).await,
         Route::Auth => images::login(api, req).await,
         Route::Build => build::build(api, ctx, req).await,
+        Route::VolumeList => volumes::list(api, ctx).await,
+        Route::VolumeCreate => volumes::create(api, req).await,
+        Route::VolumePrune => volumes::prune(api, ctx).await,
+        Route::VolumeInspect(name) => volumes::inspect(api, name).await,
+        Route::VolumeDelete(name) => volumes::remove(api, ctx, name).await,
+        Route::NetworkList => networks::list(api, ctx).await,
+        Route::NetworkCreate => networks::create(api, req).await,
+        Route::NetworkPrune => networks::prune(api, ctx).await,
+        Route::NetworkInspect(id) => networks::inspect(api, ctx, id).await,
+        Route::NetworkDelete(id) => networks::remove(api, id).await,
+        Route::NetworkConnect(id) => networks::connect(api, id, req).await,
+        Route::NetworkDisconnect(id) => networks::disconnect(api, id, req).await,
         Route::Unsupported(area) => Err(ApiError::new(
             hyper::StatusCode::NOT_IMPLEMENTED,
             format!("{area} not supported yet by Berth"),

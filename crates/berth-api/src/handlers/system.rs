@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::server::{Api, ReqCtx};
 use crate::version::{fmt, MAX_API_VERSION, MIN_API_VERSION};
 use berth_types::docker::{
-    Commit, IndexInfo, PluginsInfo, RegistryServiceConfig, RuntimeInfo, SwarmInfo, SystemInfo,
-    SystemVersion, VersionComponent, VersionPlatform,
+    Commit, PluginsInfo, RuntimeInfo, SwarmInfo, SystemInfo, SystemVersion, VersionComponent,
+    VersionPlatform,
 };
 use hyper::header::HeaderValue;
 use hyper::{header, Method, Response};
@@ -124,7 +124,7 @@ fn info_model(api: &Api, c: Counts) -> SystemInfo {
             volume: strings(&["local"]),
             network: strings(&["bridge", "host", "none"]),
             authorization: None,
-            log: strings(&["json-file", "local", "none"]),
+            log: strings(&["fluentd", "json-file", "local", "none", "syslog"]),
         },
         memory_limit: true,
         swap_limit: host.swap_limit,
@@ -152,19 +152,9 @@ fn info_model(api: &Api, c: Counts) -> SystemInfo {
         os_type: "linux".into(),
         architecture: std::env::consts::ARCH.into(),
         index_server_address: "https://index.docker.io/v1/".into(),
-        registry_config: Some(RegistryServiceConfig {
-            insecure_registry_cidrs: strings(&["127.0.0.0/8"]),
-            index_configs: BTreeMap::from([(
-                "docker.io".to_string(),
-                IndexInfo {
-                    name: "docker.io".into(),
-                    mirrors: Vec::new(),
-                    secure: true,
-                    official: true,
-                },
-            )]),
-            ..Default::default()
-        }),
+        registry_config: Some(berth_engine::registry_service_config(
+            &cfg.insecure_registries,
+        )),
         ncpu: host.ncpu as i64,
         mem_total: host.mem_total as i64,
         generic_resources: None,

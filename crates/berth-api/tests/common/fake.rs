@@ -621,6 +621,7 @@ async fn run_fake(
             ctr.log.push(LogChunk {
                 stream,
                 data: Bytes::from(data),
+                framed: false,
             });
         }
         ctr.exits.send_modify(|n| *n += 1);

@@ -198,6 +198,7 @@ impl Builder<'_> {
                 mode: m.mode,
                 uid: m.uid,
                 gid: m.gid,
+                required: m.required,
             });
         }
         Ok((res, content))

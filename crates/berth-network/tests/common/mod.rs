@@ -213,6 +213,7 @@ impl Names {
             }],
             dns_upstreams: Vec::new(),
             enable_ip_forward: true,
+            iptables: true,
         }
     }
 }

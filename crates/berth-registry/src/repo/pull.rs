@@ -147,34 +147,65 @@ impl Repo {
         if resp.status() != 200 {
             return Err(self.pull_error("Get", &url, resp, None));
         }
-        let mut reader = resp.into_body().into_reader();
-        let mut hw = HashingWriter::new(out);
-        // Read at most one byte past the expected size: enough to detect an oversize blob
-        // without streaming an endless body.
-        let copied = match expected_size {
-            Some(n) => io::copy(&mut (&mut reader).take(n + 1), &mut hw),
-            None => io::copy(&mut reader, &mut hw),
+        read_verified(resp, HashingWriter::new(out), digest, expected_size)
+    }
+
+    /// Continue an interrupted download: the first `offset` bytes of the blob are already
+    /// in `out`'s destination and readable from `prefix` (they are hashed again, never
+    /// trusted). Asks for the rest with a `Range` request; when the registry answers with
+    /// the whole blob instead, `restart` is called (the caller truncates its file) and the
+    /// whole blob is written. Verified like [`Repo::fetch_blob`]; returns the total length.
+    pub fn fetch_blob_resume(
+        &self,
+        digest: &Digest,
+        expected_size: Option<u64>,
+        offset: u64,
+        prefix: &mut dyn Read,
+        out: &mut dyn Write,
+        restart: &mut dyn FnMut() -> io::Result<()>,
+    ) -> Result<u64, RegistryError> {
+        let whole = |out: &mut dyn Write, restart: &mut dyn FnMut() -> io::Result<()>| {
+            restart().map_err(|e| RegistryError::io(format!("restarting blob {digest}"), e))?;
+            self.fetch_blob(digest, expected_size, out)
         };
-        copied.map_err(|e| RegistryError::io(format!("reading blob {digest}"), e))?;
-        hw.flush()
-            .map_err(|e| RegistryError::io(format!("writing blob {digest}"), e))?;
-        let (actual, n) = hw.finish();
-        if let Some(size) = expected_size {
-            if n != size {
-                return Err(RegistryError::SizeMismatch {
-                    digest: digest.to_string(),
-                    expected: size,
-                    actual: n,
+        if offset == 0 || expected_size.is_some_and(|n| offset >= n) {
+            return whole(out, restart);
+        }
+        let url = self.path_url(&format!("blobs/{digest}"))?;
+        let (resp, url) = self.send(Request {
+            headers: vec![("range", format!("bytes={offset}-"))],
+            ..self.req(http::Method::GET, url)
+        })?;
+        match resp.status().as_u16() {
+            206 => {
+                // `Content-Range: bytes <offset>-<end>/<total>`: anything else is not the
+                // continuation we asked for.
+                let from = header(&resp, "content-range").and_then(|r| {
+                    r.strip_prefix("bytes ")?
+                        .split('-')
+                        .next()?
+                        .parse::<u64>()
+                        .ok()
                 });
+                if from != Some(offset) {
+                    drop(resp);
+                    return whole(out, restart);
+                }
+                let hw = HashingWriter::resume(out, prefix, offset)
+                    .map_err(|e| RegistryError::io(format!("reading partial blob {digest}"), e))?;
+                read_verified(resp, hw, digest, expected_size)
             }
+            200 => {
+                restart().map_err(|e| RegistryError::io(format!("restarting blob {digest}"), e))?;
+                read_verified(resp, HashingWriter::new(out), digest, expected_size)
+            }
+            // Range not satisfiable (the blob is shorter than we thought): start over.
+            416 => {
+                drop(resp);
+                whole(out, restart)
+            }
+            _ => Err(self.pull_error("Get", &url, resp, None)),
         }
-        if actual != *digest {
-            return Err(RegistryError::DigestMismatch {
-                expected: digest.to_string(),
-                actual: actual.to_string(),
-            });
-        }
-        Ok(n)
     }
 
     /// Fetch a small blob (an image config) into memory, verified.
@@ -222,6 +253,46 @@ impl Repo {
         }
         Ok(out)
     }
+}
+
+/// Stream a blob response body into `hw` (which may already hold a resumed prefix) and
+/// check the total length and digest.
+fn read_verified(
+    resp: http::Response<ureq::Body>,
+    mut hw: HashingWriter<&mut dyn Write>,
+    digest: &Digest,
+    expected_size: Option<u64>,
+) -> Result<u64, RegistryError> {
+    let mut reader = resp.into_body().into_reader();
+    // Read at most one byte past the expected size: enough to detect an oversize blob
+    // without streaming an endless body.
+    let copied = match expected_size {
+        Some(n) => io::copy(
+            &mut (&mut reader).take(n.saturating_sub(hw.count()) + 1),
+            &mut hw,
+        ),
+        None => io::copy(&mut reader, &mut hw),
+    };
+    copied.map_err(|e| RegistryError::io(format!("reading blob {digest}"), e))?;
+    hw.flush()
+        .map_err(|e| RegistryError::io(format!("writing blob {digest}"), e))?;
+    let (actual, n) = hw.finish();
+    if let Some(size) = expected_size {
+        if n != size {
+            return Err(RegistryError::SizeMismatch {
+                digest: digest.to_string(),
+                expected: size,
+                actual: n,
+            });
+        }
+    }
+    if actual != *digest {
+        return Err(RegistryError::DigestMismatch {
+            expected: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(n)
 }
 
 /// The target of `Link: <url>; rel="next"`.

@@ -34,6 +34,7 @@ pub fn config(dir: &Path, task: Task) -> ShimConfig {
             path: dir.join("c-json.log").to_string_lossy().into_owned(),
             max_size: 0,
             max_file: 1,
+            ..Default::default()
         },
         task,
         ..Default::default()

@@ -45,7 +45,13 @@ impl Daemon {
             .arg("--shim-binary")
             .arg(shim_binary())
             .arg("--cgroup-parent")
-            .arg(format!("berth-test-{name}-{}", std::process::id()));
+            .arg(format!("berth-test-{name}-{}", std::process::id()))
+            // No default bridge (these tests run loopback-only containers) and chains
+            // of their own: parallel daemons never share host networking state.
+            .arg("--bridge")
+            .arg("none")
+            .arg("--iptables-chain-prefix")
+            .arg(format!("BT{:x}", std::process::id()));
         cmd
     }
 
