@@ -24,6 +24,20 @@ pub fn create_request(v: ApiVersion, req: &mut CreateRequest) {
     if v < (1, 41) && hc.cgroupns_mode.is_empty() {
         hc.cgroupns_mode = "host".into();
     }
+    // 1.44 made read-only binds recursively read-only; older clients keep submounts
+    // writable (and cannot have sent the 1.44 fields).
+    if v < (1, 44) {
+        for m in hc.mounts.iter_mut().flatten() {
+            if m.kind != "bind" || !m.read_only {
+                continue;
+            }
+            let opts = m.bind_options.get_or_insert_with(|| serde_json::json!({}));
+            if let Some(o) = opts.as_object_mut() {
+                o.remove("ReadOnlyForceRecursive");
+                o.insert("ReadOnlyNonRecursive".into(), true.into());
+            }
+        }
+    }
 }
 
 /// `GET /images/json` entries.
@@ -126,6 +140,30 @@ mod tests {
         image_summary((1, 45), &mut new);
         let json = serde_json::to_value(&new).unwrap();
         assert!(json.get("VirtualSize").is_none());
+    }
+
+    #[test]
+    fn readonly_binds_of_old_clients_stay_non_recursive() {
+        let bind: berth_types::docker::MountSpec = serde_json::from_value(serde_json::json!({
+            "Type": "bind", "Source": "/s", "Target": "/t", "ReadOnly": true,
+            "BindOptions": {"ReadOnlyForceRecursive": true}
+        }))
+        .unwrap();
+        let mut req = CreateRequest::default();
+        req.host_config.mounts = Some(vec![bind]);
+        let mut new = req.clone();
+        create_request((1, 43), &mut req);
+        let opts = req.host_config.mounts.unwrap()[0].bind_options.clone();
+        assert_eq!(
+            opts,
+            Some(serde_json::json!({"ReadOnlyNonRecursive": true}))
+        );
+        create_request((1, 44), &mut new);
+        let opts = new.host_config.mounts.unwrap()[0].bind_options.clone();
+        assert_eq!(
+            opts,
+            Some(serde_json::json!({"ReadOnlyForceRecursive": true}))
+        );
     }
 
     #[test]

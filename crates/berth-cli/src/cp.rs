@@ -220,6 +220,10 @@ fn to_container(c: &Client, src: &str, id: &str, dest: &str) -> CliResult {
     let (extract_dir, name) = match dest_stat {
         Some(true) => (dest.to_string(), base),
         Some(false) if meta.is_dir() => return Err(CliError::msg("cannot copy directory")),
+        // `DEST/` names a directory: one that is missing (or a link to nowhere, which
+        // must not be replaced) is an error, as with Docker.
+        None if dest.ends_with('/') => return Err(CliError::msg("no such directory")),
+        Some(false) if dest.ends_with('/') => return Err(CliError::msg("not a directory")),
         _ => {
             let d = Path::new(dest);
             let parent = d

@@ -233,6 +233,21 @@ pub fn parse_mount(spec: &str) -> Result<Value, OptError> {
             "bind-nonrecursive" => {
                 bind.insert("NonRecursive".into(), json!(truthy(&v)?));
             }
+            "bind-recursive" => {
+                let v = v.unwrap_or_default();
+                let field = match v.as_str() {
+                    "enabled" => None,
+                    "disabled" => Some("NonRecursive"),
+                    "writable" => Some("ReadOnlyNonRecursive"),
+                    "readonly" => Some("ReadOnlyForceRecursive"),
+                    _ => return Err(bad(format!(
+                        "invalid value for {k}: {v} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ))),
+                };
+                if let Some(f) = field {
+                    bind.insert(f.into(), json!(true));
+                }
+            }
             "volume-nocopy" => {
                 vol.insert("NoCopy".into(), json!(truthy(&v)?));
             }
@@ -288,6 +303,7 @@ pub fn parse_mount(spec: &str) -> Result<Value, OptError> {
             d.insert("Options".into(), Value::Object(vol_opts));
         }
     }
+    check_bind_recursive(&m, &bind)?;
     if !bind.is_empty() {
         m.insert("BindOptions".into(), Value::Object(bind));
     }
@@ -315,6 +331,29 @@ pub fn parse_mount(spec: &str) -> Result<Value, OptError> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// Docker's checks of `bind-recursive=writable|readonly` against the other fields.
+fn check_bind_recursive(m: &Map<String, Value>, bind: &Map<String, Value>) -> Result<(), OptError> {
+    let ro = m.get("ReadOnly") == Some(&json!(true));
+    if bind.get("ReadOnlyNonRecursive") == Some(&json!(true)) && !ro {
+        return Err(bad(
+            "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction",
+        ));
+    }
+    if bind.get("ReadOnlyForceRecursive") == Some(&json!(true)) {
+        if !ro {
+            return Err(bad(
+                "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction",
+            ));
+        }
+        if bind.get("Propagation") != Some(&json!("rprivate")) {
+            return Err(bad(
+                "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `--ulimit nofile=1024:2048`.

@@ -13,7 +13,8 @@
 //! only in the thread's namespace and disappears with the thread, so nothing leaks onto
 //! the host even if the daemon dies mid-copy.
 
-use crate::error::{EngineError, ErrorKind, Result};
+use crate::error::{EngineError, Result};
+use crate::viewmounts::{self, ViewMount};
 use crate::{lock, Ctr, Engine};
 use berth_image::{CommitOptions, ImageId, UnpackOptions};
 use serde::Serialize;
@@ -35,6 +36,9 @@ pub(crate) enum View {
         work: Option<PathBuf>,
         mountpoint: PathBuf,
     },
+    /// A stopped container's overlay (the inner view) with its volumes and binds
+    /// mounted at their targets, for `cp` and the archive endpoints.
+    Mounted(Box<View>, Vec<ViewMount>),
 }
 
 /// `X-Docker-Container-Path-Stat` of the archive endpoints (base64 of its JSON).
@@ -94,58 +98,105 @@ fn enter(view: &View) -> std::io::Result<Option<std::fs::File>> {
             nix::unistd::chdir("/")?;
             Ok(None)
         }
-        View::Overlay {
-            lower,
-            upper,
-            work,
-            mountpoint,
-        } => {
-            use nix::mount::{mount, MsFlags};
-            unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)?;
-            // Nothing mounted here may propagate back to the host.
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )?;
-            std::fs::create_dir_all(mountpoint)?;
-            let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
-            let data = match work {
-                Some(w) => format!(
-                    "lowerdir={},upperdir={},workdir={}",
-                    lowers.join(":"),
-                    upper.display(),
-                    w.display()
-                ),
-                None => format!("lowerdir={}:{}", upper.display(), lowers.join(":")),
-            };
-            let flags = if work.is_some() {
-                MsFlags::empty()
-            } else {
-                MsFlags::MS_RDONLY
-            };
-            let host_root = std::fs::File::open("/")?;
-            mount(
-                Some("overlay"),
-                mountpoint,
-                Some("overlay"),
-                flags,
-                Some(data.as_str()),
-            )?;
-            nix::unistd::chroot(mountpoint)?;
-            nix::unistd::chdir("/")?;
-            Ok(Some(host_root))
-        }
+        View::Overlay { .. } => enter_overlay(view, &[]),
+        View::Mounted(inner, mounts) => enter_overlay(inner, mounts),
     }
+}
+
+/// [`enter`] for an overlay view, with `mounts` attached inside it.
+fn enter_overlay(view: &View, mounts: &[ViewMount]) -> std::io::Result<Option<std::fs::File>> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    let View::Overlay {
+        lower,
+        upper,
+        work,
+        mountpoint,
+    } = view
+    else {
+        return enter(view);
+    };
+    unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS)?;
+    // Nothing mounted here may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )?;
+    std::fs::create_dir_all(mountpoint)?;
+    let lowers: Vec<String> = lower.iter().map(|p| p.display().to_string()).collect();
+    // A read-only view with mounts still needs a writable layer for missing mount
+    // points: a scratch one on a tmpfs, gone with the view (the container's own layer
+    // is never written by a read).
+    let scratch = work.is_none() && !mounts.is_empty();
+    let (data, flags, root) = match work {
+        Some(w) => (
+            format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lowers.join(":"),
+                upper.display(),
+                w.display()
+            ),
+            MsFlags::empty(),
+            mountpoint.clone(),
+        ),
+        None if scratch => {
+            mount(
+                Some("tmpfs"),
+                mountpoint,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                Some("mode=700"),
+            )?;
+            for d in ["u", "w", "m"] {
+                std::fs::create_dir(mountpoint.join(d))?;
+            }
+            (
+                format!(
+                    "lowerdir={}:{},upperdir={},workdir={}",
+                    upper.display(),
+                    lowers.join(":"),
+                    mountpoint.join("u").display(),
+                    mountpoint.join("w").display()
+                ),
+                MsFlags::empty(),
+                mountpoint.join("m"),
+            )
+        }
+        None => (
+            format!("lowerdir={}:{}", upper.display(), lowers.join(":")),
+            MsFlags::MS_RDONLY,
+            mountpoint.clone(),
+        ),
+    };
+    let host_root = std::fs::File::open("/")?;
+    mount(
+        Some("overlay"),
+        &root,
+        Some("overlay"),
+        flags,
+        Some(data.as_str()),
+    )?;
+    // The sources are only reachable before the chroot; the targets only after.
+    let detached = viewmounts::detach_all(mounts)?;
+    nix::unistd::chroot(&root)?;
+    nix::unistd::chdir("/")?;
+    viewmounts::attach_all(detached)?;
+    Ok(Some(host_root))
 }
 
 /// Undoes [`enter`] for an overlay view: back to the host root, then unmount, so the
 /// scratch directory can be removed as soon as the work is done (the namespace itself
 /// only goes away when the thread has fully exited).
 fn leave(view: &View, host_root: Option<std::fs::File>) {
+    let view = match view {
+        View::Mounted(inner, _) => inner.as_ref(),
+        v => v,
+    };
     if let (View::Overlay { mountpoint, .. }, Some(root)) = (view, host_root) {
+        // Detaching the top mount takes the overlay and everything on it along.
         if nix::unistd::fchdir(&root).is_ok() && nix::unistd::chroot(".").is_ok() {
             let _ = nix::mount::umount2(mountpoint.as_path(), nix::mount::MntFlags::MNT_DETACH);
         }
@@ -180,6 +231,10 @@ pub(crate) async fn in_view<T: Send + 'static>(
 }
 
 fn cleanup(view: &View) {
+    let view = match view {
+        View::Mounted(inner, _) => inner.as_ref(),
+        v => v,
+    };
     if let View::Overlay { mountpoint, .. } = view {
         // Empty on the host: the mount lived only in the worker's namespace.
         let _ = std::fs::remove_dir(mountpoint);
@@ -335,6 +390,22 @@ impl Engine {
         })
     }
 
+    /// The view of `cp` and the archive endpoints: the live root of a running container
+    /// (its mounts are there already), or the overlay of a stopped one with its volumes
+    /// and binds mounted at their targets, as Docker mounts them for the copy.
+    fn cp_view(&self, ctr: &Arc<Ctr>, writable: bool) -> Result<View> {
+        let view = self.view_of(ctr, writable, true)?;
+        if let View::Live(_) = view {
+            return Ok(view);
+        }
+        let mounts = viewmounts::view_mounts(&ctr.snapshot());
+        Ok(if mounts.is_empty() {
+            view
+        } else {
+            View::Mounted(Box::new(view), mounts)
+        })
+    }
+
     /// `GET /containers/{id}/export`: a tar stream of the container's root file system.
     pub async fn export(&self, name: &str) -> Result<mpsc::Receiver<Vec<u8>>> {
         let ctr = self.lookup(name)?;
@@ -370,7 +441,7 @@ impl Engine {
     /// `HEAD /containers/{id}/archive`: the stat of a path in the container.
     pub async fn archive_stat(&self, name: &str, path: &str) -> Result<PathStat> {
         let ctr = self.lookup(name)?;
-        let view = self.view_of(&ctr, false, true)?;
+        let view = self.cp_view(&ctr, false)?;
         let p = PathBuf::from(if path.is_empty() { "/" } else { path });
         let (shown, id) = (path.to_string(), ctr.id.clone());
         in_view(view, move || {
@@ -388,13 +459,13 @@ impl Engine {
         path: &str,
     ) -> Result<(PathStat, mpsc::Receiver<Vec<u8>>)> {
         let ctr = self.lookup(name)?;
-        let view = self.view_of(&ctr, false, true)?;
+        let view = self.cp_view(&ctr, false)?;
         let p = PathBuf::from(if path.is_empty() { "/" } else { path });
         let (shown, id) = (path.to_string(), ctr.id.clone());
         let (tx, rx) = mpsc::channel(16);
         let (ready_tx, ready_rx) = oneshot::channel::<Result<PathStat>>();
         let hold = tx.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = in_view(view, move || {
                 // A trailing "/." copies a directory's contents; the stat is the dir's.
                 let target = match shown.strip_suffix("/.") {
@@ -418,10 +489,14 @@ impl Engine {
             .await;
             drop(hold);
         });
-        let st = ready_rx
-            .await
-            .map_err(|_| EngineError::internal("cannot access the container's files"))??;
-        Ok((st, rx))
+        let failed = match ready_rx.await {
+            Ok(Ok(st)) => return Ok((st, rx)),
+            Ok(Err(e)) => e,
+            Err(_) => EngineError::internal("cannot access the container's files"),
+        };
+        // Answer only once the view is gone: nothing of it outlives the request.
+        let _ = task.await;
+        Err(failed)
     }
 
     /// `PUT /containers/{id}/archive`: extracts a tar into a directory of the container.
@@ -435,22 +510,29 @@ impl Engine {
         no_overwrite_dir_non_dir: bool,
     ) -> Result<()> {
         let ctr = self.lookup(name)?;
-        let view = self.view_of(&ctr, true, true)?;
+        let view = self.cp_view(&ctr, true)?;
         let p = PathBuf::from(if path.is_empty() { "/" } else { path });
         let (shown, id) = (path.to_string(), ctr.id.clone());
-        // A read-only rootfs still accepts copies into its mounts (volumes, tmpfs).
-        let readonly = {
+        // A read-only rootfs still accepts copies into its writable mounts (volumes,
+        // binds, tmpfs); a read-only mount accepts none.
+        let (points, readonly_rootfs) = {
             let r = lock(&ctr.rec);
             let hc = &r.host_config;
-            let mut targets: Vec<String> = hc
-                .binds
-                .iter()
-                .flatten()
-                .filter_map(|b| b.split(':').nth(1).map(String::from))
-                .collect();
-            targets.extend(hc.mounts.iter().flatten().map(|m| m.target.clone()));
-            targets.extend(hc.tmpfs.iter().flatten().map(|(t, _)| t.clone()));
-            hc.readonly_rootfs && !targets.iter().any(|t| Path::new(path).starts_with(t))
+            let mut points = viewmounts::mount_points(&r);
+            if r.mounts.is_empty() {
+                // A record from before mounts were resolved: its requests as written.
+                let binds = hc.binds.iter().flatten().filter_map(|b| {
+                    let mut f = b.split(':');
+                    let target = f.nth(1)?.to_string();
+                    let ro = f.next().is_some_and(|m| m.split(',').any(|o| o == "ro"));
+                    Some((target, !ro))
+                });
+                points.extend(binds);
+                let mounts = hc.mounts.iter().flatten();
+                points.extend(mounts.map(|m| (m.target.clone(), !m.read_only)));
+                points.extend(hc.tmpfs.iter().flatten().map(|(t, _)| (t.clone(), true)));
+            }
+            (points, hc.readonly_rootfs)
         };
         // With the check, the archive is read twice: spool it to an unlinked file first.
         let (spooled, direct) = if no_overwrite_dir_non_dir {
@@ -469,11 +551,16 @@ impl Engine {
             if !md.is_dir() {
                 return Err(EngineError::invalid("extraction point is not a directory"));
             }
-            if readonly {
-                return Err(EngineError::new(
-                    ErrorKind::Conflict,
-                    "container rootfs is marked read-only",
-                ));
+            // Docker checks the path with its symlinks followed (in the container root).
+            let resolved = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            match viewmounts::covering_mount(&points, &resolved) {
+                Some((_, false)) => {
+                    return Err(EngineError::invalid("mounted volume is marked read-only"));
+                }
+                None if readonly_rootfs => {
+                    return Err(EngineError::invalid("container rootfs is marked read-only"));
+                }
+                _ => {}
             }
             let source: Box<dyn std::io::Read + Send> = match (spooled, direct) {
                 (Some(mut f), _) => {

@@ -106,6 +106,7 @@ pub mod specbuild;
 mod stats;
 mod status;
 mod top;
+mod viewmounts;
 mod volumes;
 
 pub use attach::{AttachOptions, AttachStream};

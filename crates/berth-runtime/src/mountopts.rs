@@ -12,6 +12,12 @@ pub struct MountOpts {
     pub bind: bool,
     /// `rbind`: recursive bind.
     pub recursive: bool,
+    /// `rro`: read-only, submounts included (mount_setattr; plain `ro` only covers the
+    /// top mount). Without kernel support it falls back to `ro`, as Docker does.
+    pub recursive_readonly: bool,
+    /// `rro-strict`: like `rro`, but fail where it cannot be done (Docker's
+    /// `ReadOnlyForceRecursive`, `bind-recursive=readonly`).
+    pub recursive_readonly_strict: bool,
     /// Propagation flags (MS_PRIVATE/MS_SHARED/MS_SLAVE/MS_UNBINDABLE, maybe | MS_REC).
     pub propagation: libc::c_ulong,
     /// Everything else, joined with commas for the fs (`size=…`, `mode=…`).
@@ -26,7 +32,16 @@ impl MountOpts {
             let o = o.as_ref();
             let (set, clear): (libc::c_ulong, libc::c_ulong) = match o {
                 "ro" => (libc::MS_RDONLY, 0),
-                "rw" => (0, libc::MS_RDONLY),
+                "rro" | "rro-strict" => {
+                    m.recursive_readonly = true;
+                    m.recursive_readonly_strict |= o == "rro-strict";
+                    (libc::MS_RDONLY, 0)
+                }
+                "rw" => {
+                    m.recursive_readonly = false;
+                    m.recursive_readonly_strict = false;
+                    (0, libc::MS_RDONLY)
+                }
                 "nosuid" => (libc::MS_NOSUID, 0),
                 "suid" => (0, libc::MS_NOSUID),
                 "nodev" => (libc::MS_NODEV, 0),
@@ -115,5 +130,17 @@ mod tests {
         assert!(!m.bind);
         assert_eq!(m.propagation, libc::MS_PRIVATE);
         assert_eq!(m.data_string(), None);
+    }
+
+    #[test]
+    fn recursive_readonly_words() {
+        let m = MountOpts::parse(&["rbind", "rro"]);
+        assert!(m.recursive_readonly && !m.recursive_readonly_strict);
+        assert_eq!(m.flags, libc::MS_RDONLY);
+        let m = MountOpts::parse(&["rbind", "ro", "rro-strict"]);
+        assert!(m.recursive_readonly && m.recursive_readonly_strict);
+        let m = MountOpts::parse(&["rro", "rw"]);
+        assert!(!m.recursive_readonly && m.flags == 0);
+        assert!(!MountOpts::parse(&["ro"]).recursive_readonly);
     }
 }

@@ -563,6 +563,18 @@ fn mount_one(
             )
             .map_err(step(format!("{label}: remount")))?;
         }
+        if opts.recursive_readonly && opts.recursive {
+            match sys.readonly_recursive(&t) {
+                Ok(()) => {}
+                // No mount_setattr (kernel < 5.12): plain `ro` is what Docker falls back to.
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENOSYS)
+                        && !opts.recursive_readonly_strict => {}
+                Err(e) => {
+                    return Err(step(format!("{label}: make recursively read-only"))(e));
+                }
+            }
+        }
         t
     } else {
         let t = ensure_target(root, &m.target, false)
@@ -793,6 +805,58 @@ mod tests {
         )));
         assert!(rootdir.join("etc/hosts").is_file());
         assert!(m.contains(&format!("mount tmpfs {r}/run tmpfs 0x2 size=1m,mode=1777")));
+    }
+
+    #[test]
+    fn recursive_readonly_binds_set_every_submount_readonly() {
+        let t = tmp("rro");
+        let rootdir = t.0.join("root");
+        std::fs::create_dir_all(&rootdir).unwrap();
+        let src = t.0.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let bind = |target: &str, opts: &[&str]| Mount {
+            source: src.to_string_lossy().into(),
+            target: target.into(),
+            fstype: "bind".into(),
+            options: opts.iter().map(|o| o.to_string()).collect(),
+        };
+        let spec = ContainerSpec {
+            rootfs: Rootfs::Path {
+                path: rootdir.to_string_lossy().into(),
+            },
+            mounts: vec![
+                bind("/a", &["rbind", "rro", "rprivate"]),
+                bind("/b", &["rbind", "ro", "rprivate"]),
+                bind("/c", &["bind", "rro", "rprivate"]),
+                bind("/d", &["rbind", "rro-strict", "rprivate"]),
+            ],
+            ..Default::default()
+        };
+        let rec = Recorder::default();
+        prepare(&rec, &spec, &Extras::default()).unwrap();
+        let r = rootdir.display();
+        let calls = rec.calls.borrow();
+        let setattr: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.starts_with("mount_setattr"))
+            .collect();
+        // `ro` stays top-only; a non-recursive bind has no submounts to cover.
+        assert_eq!(
+            setattr,
+            vec![
+                &format!("mount_setattr {r}/a rdonly recursive"),
+                &format!("mount_setattr {r}/d rdonly recursive"),
+            ]
+        );
+        // The top mount is remounted read-only either way.
+        assert!(
+            calls.contains(&format!("mount - {r}/a - 0x5021 -")),
+            "{calls:#?}"
+        );
+        assert!(
+            calls.contains(&format!("mount - {r}/c - 0x1021 -")),
+            "{calls:#?}"
+        );
     }
 
     #[test]

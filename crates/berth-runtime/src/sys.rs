@@ -24,7 +24,22 @@ pub trait Syscall {
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> io::Result<()>;
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> io::Result<()>;
     fn chdir(&self, path: &Path) -> io::Result<()>;
+    /// Makes the mount at `target` and every mount below it read-only (mount_setattr(2)
+    /// with AT_RECURSIVE; a remount only ever changes the top one).
+    fn readonly_recursive(&self, target: &Path) -> io::Result<()>;
 }
+
+/// `struct mount_attr` of mount_setattr(2) (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// MOUNT_ATTR_RDONLY of linux/mount.h.
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// The real kernel.
 pub struct Real;
@@ -106,6 +121,35 @@ impl Syscall for Real {
     fn chdir(&self, path: &Path) -> io::Result<()> {
         std::env::set_current_dir(path)
     }
+
+    fn readonly_recursive(&self, target: &Path) -> io::Result<()> {
+        let t = cstr(target)?;
+        let attr = MountAttr {
+            attr_set: MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: 0,
+        };
+        // The target was resolved inside the rootfs already: never follow a last link.
+        let flags = (libc::AT_RECURSIVE | libc::AT_SYMLINK_NOFOLLOW) as libc::c_uint;
+        // SAFETY: mount_setattr reads the C string and `attr` (with its size), both alive
+        // for the call; no glibc wrapper exists.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                t.as_ptr(),
+                flags,
+                &attr as *const MountAttr,
+                std::mem::size_of::<MountAttr>(),
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -184,6 +228,13 @@ pub(crate) mod record {
             self.calls
                 .borrow_mut()
                 .push(format!("chdir {}", path.display()));
+            Ok(())
+        }
+        fn readonly_recursive(&self, target: &Path) -> io::Result<()> {
+            self.calls.borrow_mut().push(format!(
+                "mount_setattr {} rdonly recursive",
+                target.display()
+            ));
             Ok(())
         }
     }

@@ -72,6 +72,14 @@ pub struct MountRequest {
     pub nocopy: bool,
     /// `bind-nonrecursive`: `bind` instead of `rbind`.
     pub non_recursive: bool,
+    /// `BindOptions.ReadOnlyNonRecursive` (`bind-recursive=writable`): a read-only bind
+    /// whose submounts stay writable.
+    #[serde(default)]
+    pub ro_non_recursive: bool,
+    /// `BindOptions.ReadOnlyForceRecursive` (`bind-recursive=readonly`): fail at start
+    /// when the mount cannot be made recursively read-only.
+    #[serde(default)]
+    pub ro_force_recursive: bool,
     /// Create a missing bind source directory (`-v` does, `--mount` does not).
     pub create_source: bool,
     /// `volume-driver` / `VolumeDriver` (empty = `local`).
@@ -98,6 +106,8 @@ impl MountRequest {
             propagation: None,
             nocopy: false,
             non_recursive: false,
+            ro_non_recursive: false,
+            ro_force_recursive: false,
             create_source: false,
             driver: String::new(),
             volume_labels: BTreeMap::new(),
@@ -263,6 +273,19 @@ pub fn parse_bind_spec(raw: &str, volume_driver: &str) -> Result<MountRequest> {
             mount_config_msg(kind.as_str(), &msg)
         ))
     };
+    // Docker 25's read-only variants of binds: how far the read-only reaches.
+    for m in mode.split(',') {
+        if m.starts_with("ro-") || m == "rro" {
+            if kind != MountKind::Bind {
+                return Err(VolumeError::invalid(format!(
+                    "mount mode {mode:?} requires a bind mount: {}",
+                    invalid_spec(raw)
+                )));
+            }
+            r.ro_non_recursive |= m == "ro-non-recursive";
+            r.ro_force_recursive |= m != "ro-non-recursive";
+        }
+    }
     validate_target(target).map_err(wrap)?;
     match kind {
         MountKind::Bind => {
@@ -467,6 +490,23 @@ pub fn parse_mount_csv(value: &str) -> Result<MountSpec> {
                     .get_or_insert_with(Map::new)
                     .insert("NonRecursive".into(), Value::Bool(b));
             }
+            "bind-recursive" => {
+                let field = match val {
+                    "enabled" => None,
+                    "disabled" => Some("NonRecursive"),
+                    "writable" => Some("ReadOnlyNonRecursive"),
+                    "readonly" => Some("ReadOnlyForceRecursive"),
+                    _ => {
+                        return Err(VolumeError::invalid(format!(
+                            "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                        )))
+                    }
+                };
+                let opts = bind_opts.get_or_insert_with(Map::new);
+                if let Some(f) = field {
+                    opts.insert(f.into(), Value::Bool(true));
+                }
+            }
             "volume-nocopy" => {
                 let b = parse_go_bool(val).ok_or_else(|| {
                     VolumeError::invalid(format!("invalid value for volume-nocopy: {val}"))
@@ -531,6 +571,26 @@ pub fn parse_mount_csv(value: &str) -> Result<MountSpec> {
     }
     if tmpfs_opts.is_some() && spec.kind != "tmpfs" {
         return Err(mix("tmpfs"));
+    }
+    if let Some(b) = &bind_opts {
+        let set = |k: &str| b.get(k).and_then(Value::as_bool).unwrap_or(false);
+        if set("ReadOnlyNonRecursive") && !spec.read_only {
+            return Err(VolumeError::invalid(
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction",
+            ));
+        }
+        if set("ReadOnlyForceRecursive") {
+            if !spec.read_only {
+                return Err(VolumeError::invalid(
+                    "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction",
+                ));
+            }
+            if b.get("Propagation").and_then(Value::as_str) != Some("rprivate") {
+                return Err(VolumeError::invalid(
+                    "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction",
+                ));
+            }
+        }
     }
     spec.volume_options = volume_opts.map(Value::Object);
     spec.bind_options = bind_opts.map(Value::Object);
@@ -607,6 +667,21 @@ pub fn parse_mount_spec(spec: &MountSpec) -> Result<MountRequest> {
             validate_absolute(&spec.source).map_err(|m| err(&m))?;
             r.create_source = bool_field(&spec.bind_options, "CreateMountpoint");
             r.non_recursive = bool_field(&spec.bind_options, "NonRecursive");
+            r.ro_non_recursive = bool_field(&spec.bind_options, "ReadOnlyNonRecursive");
+            r.ro_force_recursive = bool_field(&spec.bind_options, "ReadOnlyForceRecursive");
+            if r.ro_non_recursive && !spec.read_only {
+                return Err(err("option ReadOnlyNonRecursive requires ReadOnly"));
+            }
+            if r.ro_force_recursive {
+                if !spec.read_only {
+                    return Err(err("option ReadOnlyForceRecursive requires ReadOnly"));
+                }
+                if r.ro_non_recursive {
+                    return Err(err(
+                        "option ReadOnlyForceRecursive conflicts with ReadOnlyNonRecursive",
+                    ));
+                }
+            }
             match std::fs::metadata(&spec.source) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

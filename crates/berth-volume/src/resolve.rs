@@ -133,8 +133,16 @@ pub fn resolve(
 
 fn bind_options(r: &MountRequest, propagation: &str) -> Vec<String> {
     let mut o = vec![if r.non_recursive { "bind" } else { "rbind" }.to_string()];
+    // Read-only covers the submounts too (`rro`, Docker 25 and later), unless asked to
+    // leave them writable; `rro-strict` fails where the kernel cannot do it.
+    // `ro` stays first: readers of the options look for it.
     if r.read_only {
         o.push("ro".into());
+        if r.ro_force_recursive {
+            o.push("rro-strict".into());
+        } else if !r.ro_non_recursive && !r.non_recursive {
+            o.push("rro".into());
+        }
     }
     o.push(propagation.to_string());
     o
@@ -379,5 +387,33 @@ impl VolumeStore {
             });
         }
         copyup::copy_up(layers, path_in_image, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readonly_binds_reach_their_submounts_unless_told_otherwise() {
+        let base = crate::parse::parse_bind_spec("/src:/dst:ro", "").unwrap();
+        assert_eq!(
+            bind_options(&base, "rprivate"),
+            ["rbind", "ro", "rro", "rprivate"]
+        );
+        let mut r = base.clone();
+        r.ro_non_recursive = true;
+        assert_eq!(bind_options(&r, "rprivate"), ["rbind", "ro", "rprivate"]);
+        let mut r = base.clone();
+        r.ro_force_recursive = true;
+        assert_eq!(
+            bind_options(&r, "rprivate"),
+            ["rbind", "ro", "rro-strict", "rprivate"]
+        );
+        let mut r = base.clone();
+        r.non_recursive = true;
+        assert_eq!(bind_options(&r, "rslave"), ["bind", "ro", "rslave"]);
+        r.read_only = false;
+        assert_eq!(bind_options(&r, "rslave"), ["bind", "rslave"]);
     }
 }

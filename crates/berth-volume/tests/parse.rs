@@ -352,3 +352,84 @@ fn sizes_parse_like_docker() {
     assert_eq!(parse_ram_bytes("12x"), None);
     assert_eq!(parse_ram_bytes("m"), None);
 }
+
+#[test]
+fn bind_recursive_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let daemon = |csv: &str| {
+        let s = parse_mount_csv(csv).unwrap();
+        let s: MountSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        parse_mount_spec(&s).unwrap()
+    };
+    let r = daemon(&format!("type=bind,src={d},dst=/x,readonly"));
+    assert!(r.read_only && !r.ro_non_recursive && !r.ro_force_recursive);
+    let r = daemon(&format!(
+        "type=bind,src={d},dst=/x,readonly,bind-recursive=writable"
+    ));
+    assert!(r.read_only && r.ro_non_recursive && !r.non_recursive);
+    let r = daemon(&format!(
+        "type=bind,src={d},dst=/x,readonly,bind-recursive=readonly,bind-propagation=rprivate"
+    ));
+    assert!(r.ro_force_recursive && !r.ro_non_recursive);
+    let r = daemon(&format!("type=bind,src={d},dst=/x,bind-recursive=disabled"));
+    assert!(r.non_recursive && !r.read_only);
+    let r = daemon(&format!("type=bind,src={d},dst=/x,bind-recursive=enabled"));
+    assert!(!r.non_recursive);
+
+    let err = |csv: String| parse_mount_csv(&csv).unwrap_err().to_string();
+    assert_eq!(
+        err(format!("type=bind,src={d},dst=/x,bind-recursive=yes")),
+        "invalid value for bind-recursive: yes (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+    );
+    assert_eq!(
+        err(format!("type=bind,src={d},dst=/x,bind-recursive=writable")),
+        "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+    );
+    assert_eq!(
+        err(format!("type=bind,src={d},dst=/x,bind-recursive=readonly")),
+        "option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction"
+    );
+    assert_eq!(
+        err(format!("type=bind,src={d},dst=/x,ro,bind-recursive=readonly")),
+        "option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction"
+    );
+    assert_eq!(
+        err("type=volume,src=v,dst=/x,bind-recursive=disabled".into()),
+        "cannot mix 'bind-*' options with mount type 'volume'"
+    );
+
+    // The daemon checks the API fields on their own.
+    let spec = |opts: serde_json::Value, ro: bool| MountSpec {
+        kind: "bind".into(),
+        source: d.to_string(),
+        target: "/x".into(),
+        read_only: ro,
+        bind_options: Some(opts),
+        ..Default::default()
+    };
+    let e = parse_mount_spec(&spec(json!({"ReadOnlyNonRecursive": true}), false)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("ReadOnlyNonRecursive requires ReadOnly"),
+        "{e}"
+    );
+    let e = parse_mount_spec(&spec(
+        json!({"ReadOnlyNonRecursive": true, "ReadOnlyForceRecursive": true}),
+        true,
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("conflicts"), "{e}");
+
+    // `-v` spellings of the same (binds only).
+    let r = parse_bind_spec(&format!("{d}:/x:ro-non-recursive"), "").unwrap();
+    assert!(r.read_only && r.ro_non_recursive);
+    let r = parse_bind_spec(&format!("{d}:/x:rro"), "").unwrap();
+    assert!(r.read_only && r.ro_force_recursive);
+    let r = parse_bind_spec(&format!("{d}:/x:ro"), "").unwrap();
+    assert!(r.read_only && !r.ro_force_recursive && !r.ro_non_recursive);
+    assert_eq!(
+        parse_bind_spec("vol:/x:ro-force-recursive", "").unwrap_err().to_string(),
+        "mount mode \"ro-force-recursive\" requires a bind mount: invalid volume specification: 'vol:/x:ro-force-recursive'"
+    );
+}

@@ -65,7 +65,7 @@ fn binds_volumes_tmpfs_and_image_volumes() {
 
     let by = |t: &str| out.iter().find(|m| m.spec.target == t).unwrap();
     let b = by("/etc/app");
-    assert_eq!(b.spec.options, vec!["rbind", "ro", "rprivate"]);
+    assert_eq!(b.spec.options, vec!["rbind", "ro", "rro", "rprivate"]);
     let p = b.point.as_ref().unwrap();
     assert_eq!(
         (
