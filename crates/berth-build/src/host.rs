@@ -53,7 +53,9 @@ pub enum MountSource {
         sharing: String,
     },
     Tmpfs,
-    /// Secrets and SSH sockets: passed through by id; hosts may refuse them.
+    /// Secrets and SSH sockets: passed through by id only (their content never reaches
+    /// the builder, a cache key or a history line); the host looks them up in the
+    /// request's [`crate::BuildSecrets`]. Missing ones are skipped unless `required`.
     Secret {
         id: String,
     },
@@ -75,6 +77,9 @@ pub struct BuildMount {
     pub gid: Option<u32>,
     /// `required` (secrets, ssh): fail when the source is missing instead of skipping.
     pub required: bool,
+    /// Secrets: the step's environment variable that gets the secret's value. With it,
+    /// an empty `target` means "no file", only the variable.
+    pub env: Option<String>,
 }
 
 /// A build container to create.

@@ -45,6 +45,8 @@ pub struct RunMount {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub required: bool,
+    /// `type=secret,env=VAR`: the secret's value also goes into the step's environment.
+    pub env: Option<String>,
 }
 
 /// COPY and ADD arguments (unexpanded).
@@ -563,6 +565,7 @@ fn parse_mount(spec: &str) -> Result<RunMount, String> {
         uid: None,
         gid: None,
         required: false,
+        env: None,
     };
     let mut readonly: Option<bool> = None;
     for field in spec.split(',') {
@@ -606,7 +609,8 @@ fn parse_mount(spec: &str) -> Result<RunMount, String> {
             "uid" => m.uid = Some(num(&v, 10)?),
             "gid" => m.gid = Some(num(&v, 10)?),
             "required" => m.required = v.map(|v| v != "false").unwrap_or(true),
-            "size" | "env" => {}
+            "env" => m.env = Some(need(&v)?),
+            "size" => {}
             _ => return Err(format!("unexpected key '{k}' in '{field}'")),
         }
     }
@@ -614,6 +618,16 @@ fn parse_mount(spec: &str) -> Result<RunMount, String> {
     m.readonly = readonly.unwrap_or(m.kind == MountKind::Bind);
     if m.target.is_empty() && !matches!(m.kind, MountKind::Secret | MountKind::Ssh) {
         return Err("mount destination (target) must be set".into());
+    }
+    if m.env.is_some() && m.kind != MountKind::Secret {
+        return Err("env is only supported for secret mounts".into());
+    }
+    // A secret's `source` is its id (BuildKit accepts both spellings).
+    if m.kind == MountKind::Secret && m.id.is_none() {
+        m.id = m.source.take();
+    }
+    if m.kind == MountKind::Secret && m.id.is_none() && m.target.is_empty() {
+        return Err("one of source, target required".into());
     }
     Ok(m)
 }
@@ -828,6 +842,28 @@ mod tests {
         );
         assert!(err("RUN --mount=type=cache a").contains("mount destination (target) must be set"));
         assert!(err("RUN --network=bridge a").contains("unsupported network mode"));
+    }
+
+    #[test]
+    fn secret_and_ssh_mounts() {
+        let Instruction::Run { mounts, .. } = instr(
+            "RUN --mount=type=secret,id=tok,required,mode=0440,uid=5 --mount=type=secret,source=aws,env=AWS --mount=type=ssh,required=false cat",
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(mounts[0].kind, MountKind::Secret);
+        assert_eq!(mounts[0].id.as_deref(), Some("tok"));
+        assert!(mounts[0].required && mounts[0].target.is_empty());
+        assert_eq!((mounts[0].mode, mounts[0].uid), (Some(0o440), Some(5)));
+        assert_eq!(mounts[1].id.as_deref(), Some("aws"));
+        assert_eq!(mounts[1].env.as_deref(), Some("AWS"));
+        assert_eq!(mounts[2].kind, MountKind::Ssh);
+        assert!(!mounts[2].required);
+        assert!(err("RUN --mount=type=secret a").contains("one of source, target required"));
+        assert!(
+            err("RUN --mount=type=cache,target=/c,env=X a").contains("only supported for secret")
+        );
     }
 
     #[test]

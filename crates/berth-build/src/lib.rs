@@ -65,6 +65,9 @@
 //! - Only the stages the target needs are built; independent ones run in parallel
 //!   ([`BuildOptions::parallel`]), their progress written in stage order.
 //! - [`Builder::with_cancel`] stops the build before its next step (`context canceled`).
+//! - `RUN --mount=type=secret|ssh` pass only ids to the host (never content, so not in
+//!   cache keys); the client's secrets and agent sockets reach the host as
+//!   [`BuildRequest::secrets`], sent in the [`SECRETS_HEADER`] header ([`secrets`]).
 //! - A failing RUN returns [`BuildError::RunFailed`] (`The command '/bin/sh -c false'
 //!   returned a non-zero code: 1`); nothing is tagged.
 
@@ -78,6 +81,7 @@ pub mod instructions;
 pub mod parser;
 pub mod plan;
 pub mod request;
+pub mod secrets;
 pub mod shell;
 pub mod stream;
 
@@ -93,6 +97,7 @@ pub use instructions::{Instruction, MountKind};
 pub use parser::{parse, Dockerfile, Node};
 pub use plan::{Plan, Stage, Step};
 pub use request::BuildRequest;
+pub use secrets::{BuildSecrets, SECRETS_HEADER};
 pub use stream::JsonStream;
 
 use std::io::Write;

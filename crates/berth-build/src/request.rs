@@ -22,6 +22,9 @@ pub struct BuildRequest {
     /// Parameters this builder accepts but does not interpret (memory, cpushares,
     /// extrahosts, cachefrom, shmsize, …), for the engine to apply to build containers.
     pub other: BTreeMap<String, String>,
+    /// `--secret`/`--ssh` of the client, from the [`crate::SECRETS_HEADER`] header (not
+    /// part of the query; the API layer fills it in).
+    pub secrets: crate::secrets::BuildSecrets,
 }
 
 /// Docker's query boolean.

@@ -1033,3 +1033,40 @@ fn run_mounts_and_errors_surface_with_lines() {
     let (r, _) = Ctx::new("FROM nosuchimage\n").build(&host, &tagged("e"));
     assert!(matches!(r.unwrap_err(), BuildError::Host(h) if h.not_found));
 }
+
+#[test]
+fn secret_and_ssh_mounts_resolve_to_buildkit_defaults_by_id_only() {
+    let host = FakeHost::new();
+    let c = Ctx::new(
+        "FROM busybox\nARG SID=tok\nRUN --mount=type=secret,id=$SID --mount=type=secret,id=aws,env=AWS_KEY --mount=type=secret,target=key.pem,required --mount=type=ssh --mount=type=ssh,id=deploy,target=/s make\n",
+    );
+    let (r, _) = c.build(&host, &tagged("s"));
+    r.unwrap();
+    let runs = host.runs.lock().unwrap();
+    let m = &runs.last().unwrap().mounts;
+    let got: Vec<(&str, &MountSource, bool, Option<&str>)> = m
+        .iter()
+        .map(|m| (m.target.as_str(), &m.source, m.required, m.env.as_deref()))
+        .collect();
+    let secret = |id: &str| MountSource::Secret { id: id.into() };
+    let ssh = |id: &str| MountSource::Ssh { id: id.into() };
+    assert_eq!(
+        got,
+        [
+            ("/run/secrets/tok", &secret("tok"), false, None),
+            // env only: no file.
+            ("", &secret("aws"), false, Some("AWS_KEY")),
+            // Relative target under the working directory; id from its base name.
+            ("/key.pem", &secret("key.pem"), true, None),
+            ("/run/buildkit/ssh_agent.0", &ssh("default"), false, None),
+            ("/s", &ssh("deploy"), false, None),
+        ]
+    );
+    drop(runs);
+    // Secret contents are not the builder's business: the same Dockerfile is cached.
+    let before = host.runs.lock().unwrap().len();
+    let (r, out) = c.build(&host, &tagged("s"));
+    r.unwrap();
+    assert!(out.contains("Using cache"), "{out}");
+    assert_eq!(host.runs.lock().unwrap().len(), before);
+}

@@ -5,7 +5,8 @@
 //! temporary file and streamed to `POST /build`. The answer's JSON lines are printed as
 //! the legacy builder's text; `aux.ID` is the image id (`-q`, `--iidfile`); an `error`
 //! line fails the command with the failing step's exit code (1 by default), as Docker's
-//! client does. A context of `-` reads the tar from stdin.
+//! client does. A context of `-` reads the tar from stdin. `--secret`/`--ssh` are read
+//! here and sent in the `X-Berth-Build-Secrets` header (see `berth_build::secrets`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -59,6 +60,12 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long = "platform")]
     pub platform: Option<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
+    #[arg(long = "secret")]
+    pub secret: Vec<String>,
+    /// SSH agent socket or keys to expose to the build (format: "default|<id>[=<socket>|<key>[,<key>]]")
+    #[arg(long = "ssh")]
+    pub ssh: Vec<String>,
     #[arg(value_name = "PATH | URL | -")]
     pub context: String,
 }
@@ -194,10 +201,23 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
         .flag("forcerm", a.force_rm)
         .add("rm", if a.rm { "1" } else { "0" })
         .add("version", "1");
+    // Secrets travel in a header of their own, never in the context or the query.
+    let mut secrets = berth_build::BuildSecrets::default();
+    for spec in &a.secret {
+        secrets.add_secret_flag(spec).map_err(CliError::msg)?;
+    }
+    for spec in &a.ssh {
+        secrets.add_ssh_flag(spec).map_err(CliError::msg)?;
+    }
+    let header = (!secrets.is_empty()).then(|| secrets.to_header());
+    let headers: Vec<(&str, &str)> = header
+        .iter()
+        .map(|h| (berth_build::SECRETS_HEADER, h.as_str()))
+        .collect();
     let resp = c.request(
         "POST",
         &format!("/build{}", q.to_suffix()),
-        &[],
+        &headers,
         berth_client::Body::Stream(&mut *tar, "application/x-tar"),
     )?;
     let mut id = None;

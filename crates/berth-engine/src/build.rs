@@ -117,6 +117,8 @@ fn run_build(
                 scratch: Mutex::new(HashMap::new()),
                 downloads: dir.with_extension("url"),
                 step_mounts: Mutex::new(HashMap::new()),
+                secrets: req.secrets.clone(),
+                secret_env: Mutex::new(Vec::new()),
             };
             let r = berth_build::build(&host, &ctx, &req.dockerfile, &req.options, &mut out);
             // The build's images (committed with deferred fsyncs) are durable before the
@@ -125,6 +127,11 @@ fn run_build(
             // Pseudo containers of failed steps.
             for id in lock(&host.scratch).keys() {
                 let _ = std::fs::remove_dir_all(host.scratch_dir(id));
+            }
+            // Containers whose environment holds a secret never outlive the build
+            // (not even a failed step's, which Docker otherwise keeps).
+            for id in lock(&host.secret_env).drain(..) {
+                let _ = host.remove_container(&id);
             }
             r
         },
@@ -188,6 +195,10 @@ pub struct EngineHost {
     /// `RUN --mount`s of live build containers (by id): host views to release and
     /// targets to keep out of the commit.
     step_mounts: Mutex<HashMap<String, buildmounts::StepMounts>>,
+    /// The client's `--secret`s and `--ssh` sockets, for `RUN --mount=type=secret|ssh`.
+    secrets: berth_build::BuildSecrets,
+    /// Containers of this build whose environment holds an `env=` secret.
+    secret_env: Mutex<Vec<String>>,
 }
 
 /// Steps on `FROM scratch` (COPY/ADD/WORKDIR; nothing can run there) get a pseudo
@@ -523,8 +534,25 @@ impl BuildHost for EngineHost {
             let iid = ImageId::parse(id).ok_or_else(|| herr(format!("bad image id {id}")))?;
             self.engine.images.layer_dirs(&iid).map_err(herr)
         };
-        let mut mounts = buildmounts::prepare(&builder_dir(&self.engine), &req.mounts, &layers)?;
+        let mut mounts = buildmounts::prepare(
+            &builder_dir(&self.engine),
+            &req.mounts,
+            &self.secrets,
+            &layers,
+        )?;
         let mut config = req.config.clone();
+        // `env=` secrets and SSH_AUTH_SOCK: for this container only, never the image.
+        let has_secret_env = req.mounts.iter().any(|m| {
+            m.env
+                .as_ref()
+                .is_some_and(|v| mounts.env.iter().any(|e| e.starts_with(&format!("{v}="))))
+        });
+        for kv in std::mem::take(&mut mounts.env) {
+            let env = config.env.get_or_insert_with(Vec::new);
+            let key = kv.split('=').next().unwrap_or("").to_string();
+            env.retain(|e| e.split('=').next() != Some(key.as_str()));
+            env.push(kv);
+        }
         config.image = image;
         // RUN never goes through the image's entrypoint.
         config.entrypoint = Some(Vec::new());
@@ -555,6 +583,9 @@ impl BuildHost for EngineHost {
             .map_err(engine_err)?;
         // Removed at the next start if the daemon dies before the build ends.
         crate::buildsweep::mark(&self.downloads, &r.id);
+        if has_secret_env {
+            lock(&self.secret_env).push(r.id.clone());
+        }
         if !mounts.targets.is_empty() || !mounts.views.is_empty() {
             lock(&self.step_mounts).insert(r.id.clone(), mounts);
         }

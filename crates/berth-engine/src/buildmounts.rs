@@ -8,9 +8,16 @@
 //!   or image, which is a read-only overlay of its layers mounted on the host under
 //!   `<data-root>/builder/mnt-<pid>-…` for the step;
 //! - `type=tmpfs`: an empty tmpfs;
-//! - `type=secret` / `type=ssh`: the legacy build API carries no secrets or agents, so
-//!   an optional one is skipped (BuildKit does the same when absent) and a `required`
-//!   one fails the step with BuildKit's wording.
+//! - `type=secret`: the client's secret (from the request's `BuildSecrets`) is written
+//!   to a private tmpfs mounted for the step under `<data-root>/builder/mnt-<pid>-…`
+//!   (so it never touches the disk) and bound read-only at the target (default
+//!   `/run/secrets/<id>`, mode 0400, root-owned unless `mode`/`uid`/`gid`); with `env=`
+//!   its value also goes into the step's environment (only there when no target was
+//!   written). The step's layer excludes the target, so the bytes never reach an image;
+//! - `type=ssh`: the client's agent socket is bound at the target (default
+//!   `/run/buildkit/ssh_agent.<n>`) and the first one becomes `SSH_AUTH_SOCK`;
+//! - a secret or agent the client did not send is skipped (as BuildKit does) unless
+//!   `required`, which fails the step with BuildKit's wording.
 //!
 //! Mount targets never become part of the step's layer: their paths are excluded from
 //! the commit (the runtime may have created them as mount points).
@@ -20,8 +27,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use berth_build::host::{BuildMount, MountSource};
-use berth_build::HostError;
+use berth_build::{BuildSecrets, HostError};
 use sha2::{Digest as _, Sha256};
+use std::os::unix::fs::FileTypeExt;
 
 /// What one build container's mounts need on the host and after the run.
 #[derive(Debug, Default)]
@@ -33,8 +41,10 @@ pub(crate) struct StepMounts {
     /// Container paths to leave out of the commit.
     pub targets: Vec<PathBuf>,
     /// Overlay views mounted on the host for image binds: unmounted and removed at
-    /// [`StepMounts::release`].
+    /// [`StepMounts::release`]. Secret tmpfs mounts are views too.
     pub views: Vec<PathBuf>,
+    /// `K=V` entries for the step's environment (`env=` secrets, `SSH_AUTH_SOCK`).
+    pub env: Vec<String>,
 }
 
 impl StepMounts {
@@ -78,9 +88,52 @@ fn below(root: &Path, rel: &str) -> Result<PathBuf, HostError> {
 
 /// Prepare the host side of `mounts`. `layers` gives an image's layer dirs (top
 /// first) for binds from a stage or image.
+/// A new view directory `<builder>/mnt-<pid>-…` with its `mnt` mount point, recorded
+/// in `out` so that [`StepMounts::release`] (or the sweep after a crash) removes it.
+fn new_view(builder: &Path, out: &mut StepMounts) -> Result<PathBuf, HostError> {
+    let view = builder.join(format!("mnt-{}", berth_image::atomic::unique_suffix()));
+    let mnt = view.join("mnt");
+    std::fs::create_dir_all(&mnt).map_err(|e| HostError::new(e.to_string()))?;
+    out.views.push(view);
+    Ok(mnt)
+}
+
+/// Puts secret `id` on a fresh tmpfs: returns the file to bind.
+fn secret_file(
+    builder: &Path,
+    m: &BuildMount,
+    id: &str,
+    bytes: &[u8],
+    out: &mut StepMounts,
+) -> Result<PathBuf, HostError> {
+    let fail = |e: &dyn std::fmt::Display| HostError::new(format!("secret {id}: {e}"));
+    let mnt = new_view(builder, out)?;
+    // Sized for the content (tmpfs counts pages); root-only until bound.
+    let size = bytes.len() + 64 * 1024;
+    nix::mount::mount(
+        Some("tmpfs"),
+        &mnt,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some(format!("mode=0700,size={size}").as_str()),
+    )
+    .map_err(|e| fail(&e))?;
+    let file = mnt.join("secret");
+    std::fs::write(&file, bytes).map_err(|e| fail(&e))?;
+    std::fs::set_permissions(
+        &file,
+        std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)),
+    )
+    .map_err(|e| fail(&e))?;
+    std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
+        .map_err(|e| fail(&e))?;
+    Ok(file)
+}
+
 pub(crate) fn prepare(
     builder: &Path,
     mounts: &[BuildMount],
+    secrets: &BuildSecrets,
     layers: &dyn Fn(&str) -> Result<Vec<PathBuf>, HostError>,
 ) -> Result<StepMounts, HostError> {
     let mut out = StepMounts::default();
@@ -125,11 +178,7 @@ pub(crate) fn prepare(
                     }
                     [one] => one.clone(),
                     many => {
-                        let view =
-                            builder.join(format!("mnt-{}", berth_image::atomic::unique_suffix()));
-                        let mnt = view.join("mnt");
-                        std::fs::create_dir_all(&mnt).map_err(|e| HostError::new(e.to_string()))?;
-                        out.views.push(view);
+                        let mnt = new_view(builder, &mut out)?;
                         let lowerdir = many
                             .iter()
                             .map(|p| p.display().to_string())
@@ -163,18 +212,43 @@ pub(crate) fn prepare(
                 out.tmpfs.insert(m.target.clone(), String::new());
             }
             MountSource::Secret { id } => {
-                if m.required {
-                    return Err(HostError::new(format!("secret {id}: not found")));
+                let Some(bytes) = secrets.secrets.get(id) else {
+                    if m.required {
+                        return Err(HostError::new(format!("secret {id}: not found")));
+                    }
+                    continue;
+                };
+                if let Some(var) = &m.env {
+                    out.env
+                        .push(format!("{var}={}", String::from_utf8_lossy(bytes)));
                 }
-                continue;
+                if m.target.is_empty() {
+                    continue;
+                }
+                let file = secret_file(builder, m, id, bytes, &mut out)?;
+                out.binds
+                    .push(format!("{}:{}:ro", file.display(), m.target));
             }
             MountSource::Ssh { id } => {
-                if m.required {
-                    return Err(HostError::new(format!(
-                        "no SSH key {id:?} forwarded from the client"
-                    )));
+                let is_socket =
+                    |p: &String| std::fs::metadata(p).is_ok_and(|md| md.file_type().is_socket());
+                let sock = secrets
+                    .ssh
+                    .get(id)
+                    .and_then(|paths| paths.iter().find(|p| is_socket(p)));
+                let Some(sock) = sock else {
+                    if m.required {
+                        return Err(HostError::new(format!(
+                            "no SSH key {id:?} forwarded from the client"
+                        )));
+                    }
+                    continue;
+                };
+                // Writable: connecting to a socket needs write access to it.
+                out.binds.push(format!("{sock}:{}", m.target));
+                if !out.env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                    out.env.push(format!("SSH_AUTH_SOCK={}", m.target));
                 }
-                continue;
             }
         }
         out.targets
@@ -198,6 +272,7 @@ mod tests {
             uid: None,
             gid: None,
             required: false,
+            env: None,
         }
     }
 
@@ -236,7 +311,7 @@ mod tests {
             ),
         ];
         let none = |_: &str| -> Result<Vec<PathBuf>, HostError> { Ok(vec![]) };
-        let s = prepare(d.path(), &ms, &none).unwrap();
+        let s = prepare(d.path(), &ms, &BuildSecrets::default(), &none).unwrap();
         let cdir = cache_dir(d.path(), "go-build");
         assert_eq!(
             s.binds,
@@ -266,7 +341,7 @@ mod tests {
             "/run/secrets/tok",
         );
         secret.required = true;
-        let e = prepare(d.path(), &[secret], &none).unwrap_err();
+        let e = prepare(d.path(), &[secret], &BuildSecrets::default(), &none).unwrap_err();
         assert_eq!(e.to_string(), "secret tok: not found");
         let bad = mount(
             MountKind::Bind,
@@ -276,6 +351,94 @@ mod tests {
             },
             "/x",
         );
-        assert!(prepare(d.path(), &[bad], &none).is_err());
+        assert!(prepare(d.path(), &[bad], &BuildSecrets::default(), &none).is_err());
+    }
+
+    #[test]
+    fn secrets_go_on_a_tmpfs_and_ssh_sockets_are_bound() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let none = |_: &str| -> Result<Vec<PathBuf>, HostError> { Ok(vec![]) };
+        let sock = d.path().join("agent.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut secrets = BuildSecrets::default();
+        secrets.secrets.insert("tok".into(), b"hunter2".to_vec());
+        secrets.ssh.insert(
+            "default".into(),
+            vec!["/nonexistent".into(), sock.display().to_string()],
+        );
+        let mut file = mount(
+            MountKind::Secret,
+            MountSource::Secret { id: "tok".into() },
+            "/run/secrets/tok",
+        );
+        file.mode = Some(0o440);
+        file.uid = Some(7);
+        let mut env_only = mount(
+            MountKind::Secret,
+            MountSource::Secret { id: "tok".into() },
+            "",
+        );
+        env_only.env = Some("TOKEN".into());
+        let ssh = mount(
+            MountKind::Ssh,
+            MountSource::Ssh {
+                id: "default".into(),
+            },
+            "/run/buildkit/ssh_agent.0",
+        );
+        let mut s = prepare(d.path(), &[file, env_only, ssh], &secrets, &none).unwrap();
+        assert_eq!(s.binds.len(), 2);
+        let (src, rest) = s.binds[0].split_once(':').unwrap();
+        assert_eq!(rest, "/run/secrets/tok:ro");
+        assert_eq!(std::fs::read(src).unwrap(), b"hunter2");
+        let md = std::fs::metadata(src).unwrap();
+        assert_eq!(md.permissions().mode() & 0o7777, 0o440);
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 7);
+        // On a tmpfs, not on the data root's disk.
+        let mnt = Path::new(src).parent().unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(info
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(&*mnt.display().to_string())
+                && l.contains(" - tmpfs ")));
+        assert_eq!(
+            s.binds[1],
+            format!("{}:/run/buildkit/ssh_agent.0", sock.display())
+        );
+        assert_eq!(
+            s.env,
+            ["TOKEN=hunter2", "SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"]
+        );
+        assert_eq!(
+            s.targets,
+            [
+                PathBuf::from("run/secrets/tok"),
+                PathBuf::from("run/buildkit/ssh_agent.0")
+            ]
+        );
+        let view = s.views[0].clone();
+        s.release();
+        assert!(!view.exists());
+        assert!(!std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&*view.display().to_string()));
+
+        // Missing ones: skipped unless required.
+        let mut req = mount(
+            MountKind::Ssh,
+            MountSource::Ssh { id: "other".into() },
+            "/a",
+        );
+        let s = prepare(d.path(), &[req.clone()], &secrets, &none).unwrap();
+        assert!(s.binds.is_empty() && s.env.is_empty());
+        req.required = true;
+        let e = prepare(d.path(), &[req], &secrets, &none).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no SSH key \"other\" forwarded from the client"
+        );
     }
 }

@@ -8,8 +8,9 @@
 //! build ends, so containers a build keeps with `--rm=false` stay). When the engine
 //! opens, after the containers are restored and before the API serves,
 //! [`Engine::sweep_interrupted_builds`] kills and removes every container still marked
-//! and deletes the builds' work directories (`ctx-*`, `view-*`, `scratch-*`, unmounting
-//! any view still mounted). Only the build cache index stays.
+//! and deletes the builds' work directories (`ctx-*`, `view-*`, `scratch-*`, and the
+//! `mnt-*` views of `RUN --mount` — image overlays, secret tmpfs — unmounting whatever
+//! is still mounted below them). Only the build cache index stays.
 
 use crate::Engine;
 use std::path::{Path, PathBuf};
@@ -46,7 +47,7 @@ fn builder_dir(data_root: &Path) -> PathBuf {
 
 /// Work entries of builds (everything but the cache index and its temp files).
 fn is_build_work(name: &str) -> bool {
-    ["ctx-", "view-", "scratch-"]
+    ["ctx-", "view-", "scratch-", "mnt-"]
         .iter()
         .any(|p| name.starts_with(p))
 }
@@ -138,6 +139,7 @@ mod tests {
         assert!(is_build_work("ctx-12-ab.steps"));
         assert!(is_build_work("view-1-x"));
         assert!(is_build_work("scratch-x"));
+        assert!(is_build_work("mnt-12-ab"));
         assert!(!is_build_work("cache.json"));
     }
 }

@@ -265,7 +265,7 @@ fn build_run_mounts_cache_bind_tmpfs_and_secrets() {
     assert_eq!(r.status, 0, "{r:#?}");
     assert_eq!(cat(&d, "mounts2", "/count").trim(), "2");
 
-    // A required secret the legacy API cannot carry fails the step.
+    // A required secret the client did not send fails the step.
     let sec = context(
         &d,
         &[(

@@ -132,12 +132,33 @@ impl Builder<'_> {
         let ex = |s: &str| lx.word(s, &env).map_err(|e| expand_error(s, e));
         let mut res = Vec::new();
         let mut content = String::new();
+        let mut ssh_count = 0usize;
         for m in mounts {
-            let target = clean_path(&ex(&m.target)?);
-            let target = if target.starts_with('/') {
-                target
+            let written = ex(&m.target)?;
+            // BuildKit's default targets: `/run/secrets/<id>` (none at all for an
+            // env-only secret) and `/run/buildkit/ssh_agent.<n>`.
+            let written = match m.kind {
+                _ if !written.is_empty() => written,
+                MountKind::Secret if m.env.is_some() => String::new(),
+                MountKind::Secret => {
+                    let id = m.id.as_deref().map(&ex).transpose()?.unwrap_or_default();
+                    format!("/run/secrets/{id}")
+                }
+                MountKind::Ssh => format!("/run/buildkit/ssh_agent.{ssh_count}"),
+                _ => written,
+            };
+            if m.kind == MountKind::Ssh {
+                ssh_count += 1;
+            }
+            let target = if written.is_empty() {
+                String::new()
             } else {
-                clean_path(&format!("{}/{target}", workdir_or_root(&st.config)))
+                let t = clean_path(&written);
+                if t.starts_with('/') {
+                    t
+                } else {
+                    clean_path(&format!("{}/{t}", workdir_or_root(&st.config)))
+                }
             };
             let path = m
                 .source
@@ -180,15 +201,27 @@ impl Builder<'_> {
                     content.push_str(&format!("tmpfs {target}\n"));
                     MountSource::Tmpfs
                 }
-                MountKind::Secret => MountSource::Secret {
-                    id: m
-                        .id
-                        .clone()
-                        .unwrap_or_else(|| target.rsplit('/').next().unwrap_or("").to_string()),
-                },
-                MountKind::Ssh => MountSource::Ssh {
-                    id: m.id.clone().unwrap_or_else(|| "default".to_string()),
-                },
+                // Only ids and targets: a secret's content never reaches a cache key.
+                MountKind::Secret => {
+                    let id = match &m.id {
+                        Some(i) => ex(i)?,
+                        None => target.rsplit('/').next().unwrap_or("").to_string(),
+                    };
+                    content.push_str(&format!(
+                        "secret {target} {id} env={}\n",
+                        m.env.as_deref().unwrap_or("")
+                    ));
+                    MountSource::Secret { id }
+                }
+                MountKind::Ssh => {
+                    let id =
+                        m.id.as_deref()
+                            .map(&ex)
+                            .transpose()?
+                            .unwrap_or_else(|| "default".to_string());
+                    content.push_str(&format!("ssh {target} {id}\n"));
+                    MountSource::Ssh { id }
+                }
             };
             res.push(BuildMount {
                 kind: m.kind,
@@ -199,6 +232,7 @@ impl Builder<'_> {
                 uid: m.uid,
                 gid: m.gid,
                 required: m.required,
+                env: m.env.clone(),
             });
         }
         Ok((res, content))

@@ -94,6 +94,8 @@ fn build_service(c: &Client, p: &Project, s: &Service) -> berth_compose::Result<
         force_rm: false,
         network: b.network.clone(),
         platform: s.platform.clone(),
+        secret: Vec::new(),
+        ssh: Vec::new(),
         context: b.context.clone(),
     };
     crate::build::build(c, &args).map_err(|e| ComposeError::Run(e.message))?;
