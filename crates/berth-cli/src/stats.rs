@@ -263,4 +263,28 @@ mod tests {
         assert_eq!(r["Name"], "pp");
         assert_eq!(r["ID"], "32312f041a6c");
     }
+
+    /// A sample as a cgroup v2 host gives it: `inactive_file` (not `total_`), lowercase
+    /// block I/O ops, no per-CPU list.
+    #[test]
+    fn stats_row_from_a_cgroup_v2_sample() {
+        let s = json!({
+            "id": "aabbccddeeff00112233", "name": "/v2",
+            "cpu_stats": {"cpu_usage": {"total_usage": 1_500_000_000u64}, "system_cpu_usage": 40_000_000_000u64, "online_cpus": 4},
+            "precpu_stats": {"cpu_usage": {"total_usage": 1_000_000_000u64}, "system_cpu_usage": 36_000_000_000u64},
+            "memory_stats": {"usage": 9_437_184, "limit": 67_108_864, "stats": {"inactive_file": 4_194_304, "anon": 4_194_304}},
+            "blkio_stats": {"io_service_bytes_recursive": [
+                {"major": 8, "minor": 0, "op": "read", "value": 8192},
+                {"major": 8, "minor": 0, "op": "write", "value": 4096}]},
+            "pids_stats": {"current": 2}
+        });
+        let r = row("v2", &s, true);
+        // 0.5 s of 4 s of all CPUs, times 4 CPUs.
+        assert_eq!(r["CPUPerc"], "50.00%");
+        assert_eq!(r["MemUsage"], "5MiB / 64MiB");
+        assert_eq!(r["MemPerc"], "7.81%");
+        assert_eq!(r["BlockIO"], "8.19kB / 4.1kB");
+        assert_eq!(r["NetIO"], "0B / 0B");
+        assert_eq!(r["PIDs"], "2");
+    }
 }

@@ -85,9 +85,7 @@ pub fn merge_image_config(user: &mut ContainerConfig, img: &ContainerConfig) {
     if user.stop_signal.as_deref().unwrap_or("").is_empty() {
         user.stop_signal = img.stop_signal.clone();
     }
-    if user.healthcheck.is_none() {
-        user.healthcheck = img.healthcheck.clone();
-    }
+    crate::health::merge_image_healthcheck(&mut user.healthcheck, img.healthcheck.as_ref());
     if user.on_build.is_none() {
         user.on_build = img.on_build.clone();
     }
@@ -605,6 +603,8 @@ impl Engine {
             }
             return Err(e);
         }
+        // The embedded DNS answers the new name from now on.
+        self.net_renamed(&ctr.id, &new).await;
         self.container_event(&snap, "rename", &[("oldName", old)]);
         Ok(())
     }

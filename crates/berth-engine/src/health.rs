@@ -35,6 +35,32 @@ pub fn probe_command(h: &HealthConfig) -> Option<Vec<String>> {
     }
 }
 
+/// Docker's create-time merge of the image's `HEALTHCHECK` into the container's: no
+/// container health config takes the image's whole; a config without a test (only
+/// `--health-interval` and friends given) keeps the image's test, and each field left
+/// zero takes the image's value. `NONE` (`--no-healthcheck`) is a test and wins.
+pub fn merge_image_healthcheck(user: &mut Option<HealthConfig>, img: Option<&HealthConfig>) {
+    let Some(img) = img else { return };
+    let Some(mine) = user.as_mut() else {
+        *user = Some(img.clone());
+        return;
+    };
+    if mine.test.as_ref().is_none_or(|t| t.is_empty()) {
+        mine.test = img.test.clone();
+    }
+    for (m, i) in [
+        (&mut mine.interval, img.interval),
+        (&mut mine.timeout, img.timeout),
+        (&mut mine.start_period, img.start_period),
+        (&mut mine.start_interval, img.start_interval),
+        (&mut mine.retries, img.retries),
+    ] {
+        if *m == 0 {
+            *m = i;
+        }
+    }
+}
+
 fn dur(ns: i64, default: Duration) -> Duration {
     if ns > 0 {
         Duration::from_nanos(ns as u64)
@@ -273,6 +299,61 @@ mod tests {
         );
         assert_eq!(probe_command(&h(&["NONE"])), None);
         assert_eq!(probe_command(&HealthConfig::default()), None);
+    }
+
+    #[test]
+    fn image_healthcheck_merge_like_docker() {
+        let img = HealthConfig {
+            test: Some(vec!["CMD-SHELL".into(), "probe".into()]),
+            interval: 5,
+            timeout: 6,
+            retries: 7,
+            start_period: 8,
+            start_interval: 9,
+        };
+        // Nothing given: the image's whole.
+        let mut none = None;
+        merge_image_healthcheck(&mut none, Some(&img));
+        assert_eq!(none.as_ref(), Some(&img));
+        // Only an interval: the image's test and other fields, the given interval.
+        let mut partial = Some(HealthConfig {
+            interval: 100,
+            ..Default::default()
+        });
+        merge_image_healthcheck(&mut partial, Some(&img));
+        let p = partial.unwrap();
+        assert_eq!(p.test, img.test);
+        assert_eq!(
+            (
+                p.interval,
+                p.timeout,
+                p.retries,
+                p.start_period,
+                p.start_interval
+            ),
+            (100, 6, 7, 8, 9)
+        );
+        // --no-healthcheck stays off; a given command wins over the image's.
+        let mut off = Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        });
+        merge_image_healthcheck(&mut off, Some(&img));
+        assert_eq!(probe_command(off.as_ref().unwrap()), None);
+        let mut own = Some(HealthConfig {
+            test: Some(vec!["CMD".into(), "mine".into()]),
+            ..Default::default()
+        });
+        merge_image_healthcheck(&mut own, Some(&img));
+        assert_eq!(own.as_ref().unwrap().test.as_ref().unwrap()[1], "mine");
+        assert_eq!(own.as_ref().unwrap().retries, 7);
+        // No image healthcheck: the container's as given.
+        let mut keep = Some(HealthConfig {
+            interval: 100,
+            ..Default::default()
+        });
+        merge_image_healthcheck(&mut keep, None);
+        assert_eq!(keep.unwrap().test, None);
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl Engine {
         }
         // A user start cancels a pending policy restart and clears "manually stopped".
         lock(&ctr.rec).manually_stopped = false;
+        crate::monitor::reset_restart_state(&ctr);
         let res = self.start_locked(&ctr).await;
         if res.is_err() {
             let snap = ctr.snapshot();
@@ -616,6 +617,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         lock(&ctr.rec).manually_stopped = false;
+        crate::monitor::reset_restart_state(&ctr);
         self.start_locked(&ctr).await?;
         self.container_event(&ctr.snapshot(), "restart", &[]);
         Ok(())

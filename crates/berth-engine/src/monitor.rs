@@ -117,9 +117,11 @@ impl Engine {
     fn schedule_restart(&self, ctr: Arc<Ctr>, snap: &ContainerRecord) {
         let Some(engine) = self.arc() else { return };
         {
+            // As Docker: the count goes up at the exit, while the state says restarting.
             let mut r = lock(&ctr.rec);
             r.state.restarting = true;
             r.state.status = "restarting".into();
+            r.restart_count += 1;
         }
         let ran = match (
             parse_rfc3339(&snap.state.started_at),
@@ -128,34 +130,52 @@ impl Engine {
             (Some(a), Some(b)) => b.duration_since(a).unwrap_or_default(),
             _ => Duration::ZERO,
         };
-        let prev = ctr.backoff_ms.load(Ordering::SeqCst);
-        let ms = if ran >= Duration::from_secs(10) || prev == 0 {
-            100
-        } else {
-            (prev * 2).min(60_000)
-        };
+        let ms = next_backoff_ms(ctr.backoff_ms.load(Ordering::SeqCst), ran);
         ctr.backoff_ms.store(ms, Ordering::SeqCst);
         let delay = Duration::from_millis(ms);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let _op = ctr.op.lock().await;
             {
-                let mut r = lock(&ctr.rec);
+                let r = lock(&ctr.rec);
                 // Stopped, removed or started by the user meanwhile.
                 if !r.state.restarting || r.manually_stopped || r.state.running {
                     return;
                 }
-                r.restart_count += 1;
             }
+            // Docker publishes `die` and then `start` only (no `restart`) for a policy
+            // restart.
             if engine.start_locked(&ctr).await.is_err() {
                 let mut r = lock(&ctr.rec);
                 r.state.restarting = false;
                 r.state.status = "exited".into();
-            } else {
-                engine.container_event(&ctr.snapshot(), "restart", &[]);
             }
         });
     }
+}
+
+/// First restart delay, doubled for each further quick exit.
+const BACKOFF_START_MS: u64 = 100;
+/// The delay never grows beyond a minute.
+const BACKOFF_MAX_MS: u64 = 60_000;
+/// A run at least this long resets the delay to its start.
+const BACKOFF_RESET_RUN: Duration = Duration::from_secs(10);
+
+/// Docker's restart back-off: the delay before the next restart, given the previous
+/// delay (0 before the first restart) and how long the run that just ended lasted.
+pub(crate) fn next_backoff_ms(prev_ms: u64, ran: Duration) -> u64 {
+    if ran >= BACKOFF_RESET_RUN || prev_ms == 0 {
+        BACKOFF_START_MS
+    } else {
+        prev_ms.saturating_mul(2).min(BACKOFF_MAX_MS)
+    }
+}
+
+/// A user `start`/`restart` starts the policy over, as Docker's: `RestartCount` back
+/// to 0 and the back-off to its first delay.
+pub(crate) fn reset_restart_state(ctr: &Ctr) {
+    lock(&ctr.rec).restart_count = 0;
+    ctr.backoff_ms.store(0, Ordering::SeqCst);
 }
 
 /// Blocks (asynchronously) until the shim reports the exit, or returns what the disk
@@ -285,6 +305,25 @@ mod tests {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_caps_at_a_minute_and_resets_after_10s() {
+        let quick = Duration::from_millis(50);
+        let mut ms = 0;
+        let mut seen = vec![];
+        for _ in 0..12 {
+            ms = next_backoff_ms(ms, quick);
+            seen.push(ms);
+        }
+        assert_eq!(
+            seen,
+            [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000]
+        );
+        // A run of 10 s or more starts over; 9.9 s does not.
+        assert_eq!(next_backoff_ms(6400, Duration::from_secs(10)), 100);
+        assert_eq!(next_backoff_ms(6400, Duration::from_millis(9900)), 12800);
+        assert_eq!(next_backoff_ms(60000, Duration::from_secs(3600)), 100);
     }
 
     #[test]

@@ -213,6 +213,24 @@ fn ipv4_of(ep: &EndpointSettings) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `--dns`, `--dns-search`, `--dns-option` of a container.
+fn user_dns(rec: &ContainerRecord) -> Result<DnsSettings> {
+    let hc = &rec.host_config;
+    Ok(DnsSettings {
+        servers: hc
+            .dns
+            .iter()
+            .flatten()
+            .map(|s| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| EngineError::invalid(format!("{s} is not an ip address")))
+            })
+            .collect::<Result<_>>()?,
+        search: hc.dns_search.clone().unwrap_or_default(),
+        options: hc.dns_options.clone().unwrap_or_default(),
+    })
+}
+
 /// The `-p`/`-P` requests of a container as port specs (`-P`: every exposed port not
 /// published explicitly gets a random host port).
 pub(crate) fn port_specs(rec: &ContainerRecord) -> Result<Vec<PortSpec>> {
@@ -385,13 +403,11 @@ impl Engine {
         let Some(primary) = primary_network(&rec.host_config.network_mode) else {
             return Vec::new();
         };
+        // Create lists the primary network here ([`Engine::net_check_create`]); an empty
+        // list means the container was disconnected from every network: like Docker,
+        // it keeps its mode but starts with loopback only until it is connected again.
         let eps = &rec.networking_config.endpoints_config;
         let mut out: Vec<(String, EndpointSettings)> = Vec::new();
-        if eps.is_empty() {
-            // A record from before networking: its mode is its only network.
-            out.push((primary.to_string(), EndpointSettings::default()));
-            return out;
-        }
         // Clients key the default network by the mode's name (`default`).
         let key = |k: &str| {
             if k == "default" {
@@ -444,20 +460,7 @@ impl Engine {
             .into_iter()
             .filter(|(n, _)| n != DEFAULT_NETWORK || net.has_default)
             .collect();
-        let hc = &rec.host_config;
-        let user_dns = DnsSettings {
-            servers: hc
-                .dns
-                .iter()
-                .flatten()
-                .map(|s| {
-                    s.parse::<IpAddr>()
-                        .map_err(|_| EngineError::invalid(format!("{s} is not an ip address")))
-                })
-                .collect::<Result<_>>()?,
-            search: hc.dns_search.clone().unwrap_or_default(),
-            options: hc.dns_options.clone().unwrap_or_default(),
-        };
+        let user_dns = user_dns(&rec)?;
         let host_resolv = std::fs::read_to_string(&self.cfg.resolv_conf).unwrap_or_default();
         let first_is_user = plan.first().is_some_and(|(n, _)| n != DEFAULT_NETWORK);
         let resolv = nfiles::resolv_conf(
@@ -580,7 +583,9 @@ impl Engine {
             .take(1)
             .map(|e| (IpAddr::V4(e.ip), Vec::new()))
             .collect();
-        let hosts = if own.is_empty() {
+        // A bridge-mode container disconnected from every network gets no line for
+        // its hostname, as in Docker.
+        let hosts = if own.is_empty() && rec.host_config.network_mode == "none" {
             // `none`: the hostname maps to loopback so `ping $(hostname)` works.
             let mut h = nfiles::hosts_file(&hostname, &rec.config.domainname, &[], &extra);
             let fqdn = if rec.config.domainname.is_empty() {
@@ -602,6 +607,51 @@ impl Engine {
                 .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
         }
         Ok(())
+    }
+
+    /// `network connect` of a running container, after the endpoint was made: its
+    /// hosts file gains a line for the new address, and joining a user network
+    /// switches its resolv.conf to the embedded DNS (as Docker rewrites both in place).
+    pub(crate) fn net_files_after_connect(
+        &self,
+        ctr: &Arc<Ctr>,
+        rec: &ContainerRecord,
+        ep: &EndpointRecord,
+        user_network: bool,
+    ) -> Result<()> {
+        let hostname = crate::specbuild::hostname_of(rec);
+        edit_in_place(&ctr.paths.hosts(), |text| {
+            nfiles::hosts_add_own(text, IpAddr::V4(ep.ip), &hostname, &rec.config.domainname)
+        })?;
+        if user_network {
+            let path = ctr.paths.resolv_conf();
+            let current = std::fs::read_to_string(&path).unwrap_or_default();
+            let embedded = nfiles::parse_resolv_conf(&current)
+                .nameservers
+                .contains(&IpAddr::V4(berth_network::dns::DNS_ADDR));
+            if !embedded {
+                let host = std::fs::read_to_string(&self.cfg.resolv_conf).unwrap_or_default();
+                let r = nfiles::resolv_conf(&host, DnsMode::Embedded, &user_dns(rec)?);
+                std::fs::write(&path, r.content)
+                    .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `network disconnect` of a running container: the line of the address it had
+    /// on that network leaves its hosts file. (Docker 20.10 drops every line of the
+    /// container's hostname here, its other networks' too; only this one goes here.)
+    pub(crate) fn net_files_after_disconnect(
+        &self,
+        ctr: &Arc<Ctr>,
+        rec: &ContainerRecord,
+        ip: Ipv4Addr,
+    ) -> Result<()> {
+        let hostname = crate::specbuild::hostname_of(rec);
+        edit_in_place(&ctr.paths.hosts(), |text| {
+            nfiles::hosts_remove_own(text, IpAddr::V4(ip), &hostname)
+        })
     }
 
     /// A start that failed in [`Engine::net_attach`]: the parked process is killed (it
@@ -665,6 +715,23 @@ impl Engine {
         for ep in eps {
             if let Some(n) = snap.networks.iter().find(|n| n.id == ep.network_id) {
                 self.network_event("disconnect", n, Some(container_id));
+            }
+        }
+    }
+
+    /// Rename hook: the live endpoints take the new name (embedded DNS, `network
+    /// inspect`); a stopped container's endpoints are made from its record at start.
+    pub(crate) async fn net_renamed(&self, container_id: &str, new_name: &str) {
+        let Some(net) = self.net().cloned() else {
+            return;
+        };
+        let Some(mgr) = net.started() else {
+            return;
+        };
+        let bare = new_name.trim_start_matches('/');
+        if mgr.rename_container(container_id, bare).await {
+            if let Err(e) = net.commit(false).await {
+                eprintln!("berth-engine: saving network state: {e}");
             }
         }
     }
@@ -829,6 +896,20 @@ impl Engine {
             sum.ports.extend(mapped);
         }
     }
+}
+
+/// Rewrites a file bind-mounted into a container through the same inode (a rename
+/// would leave the container the old file); a missing file is left alone.
+fn edit_in_place(path: &std::path::Path, f: impl FnOnce(&str) -> String) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let new = f(&text);
+    if new != text {
+        std::fs::write(path, new)
+            .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(())
 }
 
 fn fill_endpoint(es: &mut EndpointSettings, n: &NetworkRecord, e: &EndpointRecord) {

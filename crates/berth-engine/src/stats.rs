@@ -230,4 +230,78 @@ mod tests {
         assert!(v["blkio_stats"]["io_service_bytes_recursive"].is_array());
         assert!(v["blkio_stats"]["io_queue_recursive"].is_null());
     }
+
+    /// A cgroup v2 tree (a fake root in a temp dir, files in the kernel's formats) read
+    /// and converted the way `GET /containers/{id}/stats` does on a v2 host.
+    #[test]
+    fn cgroup_v2_tree_to_docker_stats() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |rel: &str, text: &str| std::fs::write(root.join(rel), text).unwrap();
+        put("cgroup.controllers", "cpuset cpu io memory pids\n");
+        put("cgroup.subtree_control", "");
+        let h = berth_cgroups::Hierarchy::at(root).unwrap();
+        let cg = berth_cgroups::Cgroup::create(&h, "berth/c1").unwrap();
+        for (f, text) in [
+            ("cgroup.procs", "101\n102\n"),
+            ("memory.current", "9437184\n"),
+            ("memory.peak", "12582912\n"),
+            ("memory.max", "67108864\n"),
+            (
+                "memory.stat",
+                "anon 4194304\nfile 5242880\nkernel 131072\ninactive_anon 0\n\
+                 active_anon 4194304\ninactive_file 4194304\nactive_file 1048576\n\
+                 pgfault 2048\npgmajfault 3\n",
+            ),
+            ("memory.events", "low 0\nhigh 0\nmax 4\noom 0\noom_kill 0\n"),
+            (
+                "cpu.stat",
+                "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n\
+                 nr_periods 10\nnr_throttled 2\nthrottled_usec 30000\n",
+            ),
+            ("pids.current", "2\n"),
+            ("pids.max", "max\n"),
+            (
+                "io.stat",
+                "8:0 rbytes=8192 wbytes=4096 rios=2 wios=1 dbytes=0 dios=0\n",
+            ),
+        ] {
+            put(&format!("berth/c1/{f}"), text);
+        }
+        let st = cg.stats().unwrap();
+        let v = serde_json::to_value(to_docker(&st, true, SystemTime::now())).unwrap();
+        let m = &v["memory_stats"];
+        assert_eq!(m["usage"], 9_437_184);
+        assert_eq!(m["limit"], 67_108_864);
+        // v2 has no max_usage/failcnt in Docker's answer; the stat keys pass through
+        // (clients subtract `inactive_file` from usage).
+        assert_eq!(m["max_usage"].as_u64().unwrap_or(0), 0);
+        assert_eq!(m["stats"]["inactive_file"], 4_194_304);
+        assert_eq!(m["stats"]["anon"], 4_194_304);
+        let c = &v["cpu_stats"];
+        assert_eq!(c["cpu_usage"]["total_usage"], 1_500_000_000u64);
+        assert_eq!(c["cpu_usage"]["usage_in_usermode"], 1_000_000_000u64);
+        assert_eq!(c["cpu_usage"]["usage_in_kernelmode"], 500_000_000u64);
+        assert!(c["cpu_usage"]["percpu_usage"].is_null());
+        assert_eq!(c["throttling_data"]["throttled_periods"], 2);
+        assert_eq!(c["throttling_data"]["throttled_time"], 30_000_000u64);
+        assert!(c["system_cpu_usage"].as_u64().unwrap() > 0);
+        assert_eq!(v["pids_stats"]["current"], 2);
+        assert!(v["pids_stats"]["limit"].is_null(), "max is no limit");
+        let io = v["blkio_stats"]["io_service_bytes_recursive"]
+            .as_array()
+            .unwrap();
+        let get = |op: &str| {
+            io.iter()
+                .find(|e| e["op"] == op)
+                .map(|e| (e["major"].as_u64(), e["value"].as_u64()))
+        };
+        assert_eq!(get("read"), Some((Some(8), Some(8192))));
+        assert_eq!(get("write"), Some((Some(8), Some(4096))));
+        // No io.stat (no I/O yet) is Docker's null list on v2.
+        std::fs::remove_file(root.join("berth/c1/io.stat")).unwrap();
+        let st = cg.stats().unwrap();
+        let v = serde_json::to_value(to_docker(&st, true, SystemTime::now())).unwrap();
+        assert!(v["blkio_stats"]["io_service_bytes_recursive"].is_null());
+    }
 }

@@ -202,6 +202,51 @@ pub fn hosts_file_host_mode(host_hosts: &str, extra: &[ExtraHost]) -> String {
     out
 }
 
+/// The names of a container's own line: `hostname.domain` (when a domain is set),
+/// then `hostname`.
+fn own_names(hostname: &str, domainname: &str) -> String {
+    if domainname.is_empty() {
+        hostname.to_string()
+    } else {
+        format!("{hostname}.{domainname} {hostname}")
+    }
+}
+
+/// `network connect` of a running container: its hosts file gains a line for the new
+/// address with its hostname, as Docker adds one per joined network. Unchanged when a
+/// line for that address is already there.
+pub fn hosts_add_own(text: &str, ip: IpAddr, hostname: &str, domainname: &str) -> String {
+    let ip_s = ip.to_string();
+    if text
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(ip_s.as_str()))
+    {
+        return text.to_string();
+    }
+    let mut out = text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("{ip_s}\t{}\n", own_names(hostname, domainname)));
+    out
+}
+
+/// `network disconnect` of a running container: the line of the address it had on
+/// that network goes (only a line that names the container's hostname: an
+/// `--add-host` entry for the same address stays).
+pub fn hosts_remove_own(text: &str, ip: IpAddr, hostname: &str) -> String {
+    let ip_s = ip.to_string();
+    let mut out = String::with_capacity(text.len());
+    for l in text.split_inclusive('\n') {
+        let mut f = l.split_whitespace();
+        let own = f.next() == Some(ip_s.as_str()) && f.any(|n| n == hostname);
+        if !own {
+            out.push_str(l);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +322,28 @@ mod tests {
         assert!(h.ends_with("172.17.0.2\tabc123 web\n"));
         let six = parse_add_host("v6:[::1]", None).unwrap();
         assert_eq!(six.ip, "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn live_connect_adds_and_disconnect_removes_own_lines() {
+        let base = hosts_file("abc123", "", &[("10.0.0.2".parse().unwrap(), vec![])], &[]);
+        let ip: IpAddr = "10.0.1.2".parse().unwrap();
+        let added = hosts_add_own(&base, ip, "abc123", "");
+        assert!(
+            added.ends_with("10.0.0.2\tabc123\n10.0.1.2\tabc123\n"),
+            "{added}"
+        );
+        // Twice: one line.
+        assert_eq!(hosts_add_own(&added, ip, "abc123", ""), added);
+        let fq = hosts_add_own(&base, ip, "abc123", "example.org");
+        assert!(
+            fq.ends_with("10.0.1.2\tabc123.example.org abc123\n"),
+            "{fq}"
+        );
+        // Only that address's own line goes; an --add-host entry for it stays.
+        let with_extra = format!("{added}10.0.1.2\tdb\n");
+        let removed = hosts_remove_own(&with_extra, ip, "abc123");
+        assert_eq!(removed, format!("{base}10.0.1.2\tdb\n"));
+        assert_eq!(hosts_remove_own(&base, ip, "abc123"), base);
     }
 }

@@ -132,15 +132,22 @@ impl Netlink {
 
     /// Deletes a link by name; a missing link is fine (a veth dies with its netns).
     pub async fn delete_link(&self, name: &str) -> Result<()> {
-        let Some(idx) = self.index(name).await? else {
-            return Ok(());
-        };
-        match self.handle.link().del(idx).execute().await {
-            Err(e) if errno(&e) != ENODEV => {
-                Err(NetworkError::Netlink(format!("delete link {name}: {e}")))
+        delete_named(&self.handle, name).await
+    }
+
+    /// Deletes `name` without waiting: for the veth of a container that has exited.
+    /// Unregistering a device takes RTNL and waits for RCU grace periods, and right
+    /// after an exit the kernel is usually tearing down the container's namespace (and
+    /// this very veth) under the same lock, so a synchronous delete makes `rm` and the
+    /// next start wait for that teardown. Errors are only logged: a device that is
+    /// already gone is the common case.
+    pub fn delete_link_detached(&self, name: String) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            if let Err(e) = delete_named(&handle, &name).await {
+                eprintln!("berth-network: {e}");
             }
-            _ => Ok(()),
-        }
+        });
     }
 
     /// One request: a veth pair whose host end `host_name` is enslaved to `bridge` and
@@ -221,4 +228,21 @@ pub fn check_ifname(name: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// RTM_DELLINK by name; a missing device is not an error.
+async fn delete_named(handle: &Handle, name: &str) -> Result<()> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    let idx = match links.try_next().await {
+        Ok(Some(m)) => m.header.index,
+        Ok(None) => return Ok(()),
+        Err(e) if errno(&e) == ENODEV => return Ok(()),
+        Err(e) => return Err(NetworkError::Netlink(format!("get link {name}: {e}"))),
+    };
+    match handle.link().del(idx).execute().await {
+        Err(e) if errno(&e) != ENODEV => {
+            Err(NetworkError::Netlink(format!("delete link {name}: {e}")))
+        }
+        _ => Ok(()),
+    }
 }

@@ -675,7 +675,7 @@ impl NetworkManager {
             }
             if let Err(e) = res {
                 drop(handles);
-                self.undo_endpoint(&mut inner, &rec).await;
+                self.undo_endpoint(&mut inner, &rec, true).await;
                 return Err(e);
             }
             inner.proxies.insert(rec.id.clone(), handles);
@@ -683,7 +683,12 @@ impl NetworkManager {
         Ok(rec)
     }
 
-    async fn undo_endpoint(&self, inner: &mut Inner, rec: &EndpointRecord) {
+    /// Forgets `rec` and deletes its veth: waiting for the deletion (`wait_link`) when
+    /// the container lives on and must see the interface gone when this returns, in
+    /// the background when its process has exited (see
+    /// [`Netlink::delete_link_detached`]). The address is free at once either way: the
+    /// delete request is already on its way before the next connect can ask for it.
+    async fn undo_endpoint(&self, inner: &mut Inner, rec: &EndpointRecord, wait_link: bool) {
         inner.state.endpoints.retain(|e| e.id != rec.id);
         inner.proxies.remove(&rec.id);
         self.resolver.remove(&rec.container_id, &rec.network_id);
@@ -698,7 +703,11 @@ impl NetworkManager {
         if let Ok(n) = find_network_mut(&mut inner.state, &rec.network_id) {
             n.pool.release(rec.ip);
         }
-        let _ = self.netlink.delete_link(&rec.host_ifname).await;
+        if wait_link {
+            let _ = self.netlink.delete_link(&rec.host_ifname).await;
+        } else {
+            self.netlink.delete_link_detached(rec.host_ifname.clone());
+        }
         if !rec.ports.is_empty() {
             let _ = self.sync_firewall(&inner.state).await;
         }
@@ -721,12 +730,42 @@ impl NetworkManager {
                     net.name
                 ))
             })?;
-        self.undo_endpoint(&mut inner, &rec).await;
+        self.undo_endpoint(&mut inner, &rec, true).await;
         Ok(())
     }
 
-    /// Detaches a container from every network (container stop or removal).
+    /// `docker rename`: the container's endpoints carry its new name, and on user
+    /// networks the embedded DNS answers the new name and forgets the old one (as
+    /// Docker re-registers a renamed container's service records). Returns whether
+    /// an endpoint changed (the state needs saving).
+    pub async fn rename_container(&self, container_id: &str, new_name: &str) -> bool {
+        let mut inner = self.inner.lock().await;
+        let Inner { state, .. } = &mut *inner;
+        let mut changed = false;
+        for ep in state
+            .endpoints
+            .iter_mut()
+            .filter(|e| e.container_id == container_id)
+        {
+            ep.container_name = new_name.to_string();
+            changed = true;
+            if let Some(net) = state.networks.iter().find(|n| n.id == ep.network_id) {
+                if !net.is_default {
+                    // `add` replaces this container's entry on that network.
+                    self.resolver.add(dns_endpoint(net, ep));
+                }
+            }
+        }
+        changed
+    }
+
+    /// Detaches a container from every network (container stop or removal): its
+    /// process has exited, so the veths are deleted in the background.
     pub async fn disconnect_all(&self, container_id: &str) -> Result<()> {
+        self.disconnect_all_with(container_id, false).await
+    }
+
+    async fn disconnect_all_with(&self, container_id: &str, wait_link: bool) -> Result<()> {
         let mut inner = self.inner.lock().await;
         let recs: Vec<EndpointRecord> = inner
             .state
@@ -736,7 +775,7 @@ impl NetworkManager {
             .cloned()
             .collect();
         for rec in recs {
-            self.undo_endpoint(&mut inner, &rec).await;
+            self.undo_endpoint(&mut inner, &rec, wait_link).await;
         }
         Ok(())
     }
@@ -758,8 +797,9 @@ impl NetworkManager {
                 .map(|e| e.container_id.clone())
                 .collect()
         };
+        // Waited for here: nothing may be left once the daemon is gone.
         for id in ids {
-            self.disconnect_all(&id).await?;
+            self.disconnect_all_with(&id, true).await?;
         }
         let mut inner = self.inner.lock().await;
         for n in std::mem::take(&mut inner.state.networks) {

@@ -344,8 +344,19 @@ impl Engine {
                         EngineError::invalid(format!("invalid IPv4 address: {ip}"))
                     })?);
             }
-            net.mgr().await?.connect(&nrec.id, cr).await?;
+            if !nrec.is_default {
+                let dns = user_dns(&rec)?;
+                if !dns.servers.is_empty() {
+                    let host = std::fs::read_to_string(&self.cfg.resolv_conf).unwrap_or_default();
+                    cr.dns_upstreams =
+                        nfiles::resolv_conf(&host, DnsMode::Embedded, &dns).upstreams;
+                }
+            }
+            let made = net.mgr().await?.connect(&nrec.id, cr).await?;
             net.commit(false).await?;
+            if let Err(e) = self.net_files_after_connect(&ctr, &rec, &made, !nrec.is_default) {
+                eprintln!("berth-engine: updating the files of {}: {e}", rec.id);
+            }
         } else if rec
             .networking_config
             .endpoints_config
@@ -360,11 +371,6 @@ impl Engine {
         let snap = {
             let mut r = lock(&ctr.rec);
             let eps = &mut r.networking_config.endpoints_config;
-            if eps.is_empty() {
-                if let Some(p) = primary_network(&mode) {
-                    eps.insert(p.to_string(), EndpointSettings::default());
-                }
-            }
             let mut e = ep;
             e.network_id = nrec.id.clone();
             eps.insert(nrec.name.clone(), e);
@@ -414,13 +420,14 @@ impl Engine {
         let _op = ctr.op.lock().await;
         let rec = ctr.snapshot();
         // The manager, not the snapshot: a release after an exit may be under way.
-        let live = net
+        let live_ep = net
             .mgr()
             .await?
             .endpoints_of(&rec.id)
             .await
-            .iter()
-            .any(|e| e.network_id == nrec.id);
+            .into_iter()
+            .find(|e| e.network_id == nrec.id);
+        let live = live_ep.is_some();
         let planned = self.net_plan(&rec).iter().any(|(n, _)| n == &nrec.name);
         if !live && !planned {
             return Err(EngineError::new(
@@ -439,17 +446,20 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
             net.commit(false).await?;
+            if let (Some(ep), true) = (&live_ep, rec.state.running) {
+                if let Err(e) = self.net_files_after_disconnect(&ctr, &rec, ep.ip) {
+                    eprintln!("berth-engine: updating the files of {}: {e}", rec.id);
+                }
+            }
         }
         let snap = {
             let mut r = lock(&ctr.rec);
-            let mode = r.host_config.network_mode.clone();
             let eps = &mut r.networking_config.endpoints_config;
-            if eps.is_empty() {
-                if let Some(p) = primary_network(&mode) {
-                    eps.insert(p.to_string(), EndpointSettings::default());
-                }
-            }
             eps.remove(&nrec.name);
+            // Clients may have keyed the default network by the mode's name.
+            if nrec.is_default {
+                eps.remove("default");
+            }
             r.clone()
         };
         crate::record::write_json(&ctr.paths.config(), &snap)?;
