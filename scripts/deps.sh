@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Berth needs. `deps.sh build` for building and running,
-# `deps.sh test` adds what the test suite uses, `deps.sh bench` adds docker.io and
-# hyperfine for side-by-side benchmarks. Idempotent: skips apt when all are present.
+# `deps.sh test` adds what the test suite uses, `deps.sh bench` adds docker.io,
+# hyperfine and debootstrap (bench/pull.sh's base image) for side-by-side benchmarks.
+# Idempotent: skips apt when all are present.
 set -euo pipefail
 build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
-test=(busybox-static procps jq docker-registry apache2-utils openssl rsyslog docker-compose zstd curl)
-bench=(docker.io hyperfine)
+test=(busybox-static procps jq docker-registry apache2-utils openssl rsyslog docker-compose zstd curl skopeo)
+bench=(docker.io hyperfine debootstrap)
 want=("${build[@]}")
 case "${1:-build}" in
   build) ;;

@@ -139,12 +139,21 @@ pub fn unpack(
     let mut stats = UnpackStats::default();
     // Directory times are set last: creating children changes them.
     let mut dir_times: Vec<(Vec<OsString>, u64)> = Vec::new();
+    // One copy buffer for all the archive's files (allocated at the first file).
+    let mut buf = Vec::new();
     let entries = archive.entries().ctx(|| "read tar stream".to_string())?;
     for entry in entries {
         let mut entry =
             entry.map_err(|e| ImageError::invalid(format!("invalid tar archive: {e}")))?;
         stats.entries += 1;
-        unpack_entry(root.as_fd(), &mut entry, opts, &mut stats, &mut dir_times)?;
+        unpack_entry(
+            root.as_fd(),
+            &mut entry,
+            opts,
+            &mut stats,
+            &mut dir_times,
+            &mut buf,
+        )?;
     }
     for (comps, mtime) in dir_times.iter().rev() {
         if let Some((name, parents)) = comps.split_last() {
@@ -172,12 +181,40 @@ struct Meta {
     xattrs: Vec<(CString, Vec<u8>)>,
 }
 
+/// Bytes moved per read and write when copying a file's contents. `io::copy` moves 8 KiB
+/// at a time; a layer of a few hundred MB then costs tens of thousands of `write`s and
+/// as many small passes through the decompress-and-hash reader chain.
+const COPY_CHUNK: usize = 256 << 10;
+
+/// Copy `src` to `dst` through `buf` (grown to [`COPY_CHUNK`] once); the bytes copied.
+fn copy_contents(
+    src: &mut impl Read,
+    dst: &mut impl io::Write,
+    buf: &mut Vec<u8>,
+) -> io::Result<u64> {
+    if buf.len() < COPY_CHUNK {
+        buf.resize(COPY_CHUNK, 0);
+    }
+    let mut n = 0u64;
+    loop {
+        let k = match src.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
 fn unpack_entry<R: Read>(
     root: BorrowedFd<'_>,
     entry: &mut tar::Entry<'_, R>,
     opts: &UnpackOptions,
     stats: &mut UnpackStats,
     dir_times: &mut Vec<(Vec<OsString>, u64)>,
+    buf: &mut Vec<u8>,
 ) -> Result<(), ImageError> {
     let kind = entry.header().entry_type();
     if matches!(
@@ -266,7 +303,7 @@ fn unpack_entry<R: Read>(
             )
             .ctx(|| format!("create {}", ctx()))?;
             let mut file = std::fs::File::from(fd);
-            let n = io::copy(entry, &mut file).ctx(|| format!("write {}", ctx()))?;
+            let n = copy_contents(entry, &mut file, buf).ctx(|| format!("write {}", ctx()))?;
             stats.size += n;
             finish_fd(file.as_fd(), &meta, opts, perm)
                 .ctx(|| format!("set attributes of {}", ctx()))?;
@@ -687,5 +724,52 @@ mod tests {
         assert_eq!(c("../etc/passwd"), None);
         assert_eq!(c("a/../../x"), None);
         assert_eq!(c("/../etc"), None);
+    }
+
+    /// A reader that is interrupted once, then hands out at most 1000 bytes per read.
+    struct Choppy<'a> {
+        data: &'a [u8],
+        interrupted: bool,
+    }
+
+    impl Read for Choppy<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.interrupted {
+                self.interrupted = true;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let k = buf.len().min(self.data.len()).min(1000);
+            buf[..k].copy_from_slice(&self.data[..k]);
+            self.data = &self.data[k..];
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn copy_contents_moves_every_byte() {
+        // Larger than one chunk, not a multiple of it, through a reused buffer.
+        let data: Vec<u8> = (0..COPY_CHUNK * 2 + 12345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut buf = Vec::new();
+        for len in [data.len(), 0, 999] {
+            let mut out = Vec::new();
+            let mut src = std::io::Cursor::new(&data[..len]);
+            assert_eq!(
+                copy_contents(&mut src, &mut out, &mut buf).unwrap(),
+                len as u64
+            );
+            assert_eq!(out, &data[..len]);
+        }
+        let mut out = Vec::new();
+        let mut src = Choppy {
+            data: &data,
+            interrupted: false,
+        };
+        assert_eq!(
+            copy_contents(&mut src, &mut out, &mut buf).unwrap(),
+            data.len() as u64
+        );
+        assert_eq!(out, data);
     }
 }
