@@ -7,17 +7,20 @@
 //! threads: layers already unpacked are leased ("Already exists"); the others are
 //! downloaded by up to [`CONCURRENT_DOWNLOADS`] threads into `distribution/tmp`, verified
 //! against their digest by the registry client and only then renamed into the blob
-//! cache (`distribution.rs`); this thread unpacks them in order through the image store,
-//! which checks each diff id against the config. The image is registered only when
-//! every layer is in, so a failed or interrupted pull leaves no image; what it already
-//! verified (cached blobs, unpacked layers) is reused by the next pull.
+//! cache (`distribution.rs`); the same thread then unpacks the layer into a temp dir
+//! (layers unpack in parallel, each checked against its diff id from the config, the
+//! gzip blob hard-linked in as the layer's archive), and this thread registers them in
+//! order. The filesystem is synced once, before the image is registered, which is
+//! only when every layer is in, so a failed or interrupted pull leaves no image; what
+//! it already verified (cached blobs, unpacked layers) is reused by the next pull.
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
+use berth_image::layers::{KeptArchive, PendingLayer};
 use berth_image::{ImageConfigFile, ImageStore, LayerLease, Reference};
 use berth_registry::{Access, Descriptor, Digest, Platform, Repo, ResolvedImage};
 use serde_json::{json, Value};
@@ -243,69 +246,87 @@ impl PullJob {
             };
             states.push(state);
         }
+        // Every layer not present is downloaded (unless its blob is cached) and then
+        // unpacked into a temp dir by the same worker, so layers unpack in parallel;
+        // this thread registers them in order (a layer's parent must be in first).
         let queue: Mutex<VecDeque<usize>> = Mutex::new(
             (0..layers.len())
-                .filter(|i| matches!(states[*i], LayerState::Fetch))
+                .filter(|i| !matches!(states[*i], LayerState::Present(_)))
                 .collect(),
         );
+        let fetch: Vec<bool> = states
+            .iter()
+            .map(|s| matches!(s, LayerState::Fetch))
+            .collect();
         let abort = AtomicBool::new(false);
         let workers = lock(&queue).len().min(CONCURRENT_DOWNLOADS);
-        std::thread::scope(|s| {
-            let (done_tx, done_rx) = std_mpsc::channel::<(usize, Result<()>)>();
+        let result = std::thread::scope(|s| {
+            let (done_tx, done_rx) = std_mpsc::channel::<(usize, Result<PendingLayer>)>();
             for _ in 0..workers {
                 let done_tx = done_tx.clone();
-                let (queue, abort) = (&queue, &abort);
+                let (queue, abort, fetch, chain) = (&queue, &abort, &fetch, &chain);
                 s.spawn(move || loop {
                     let Some(i) = lock(queue).pop_front() else {
                         return;
                     };
                     let res = if abort.load(Ordering::SeqCst) {
                         Err(EngineError::internal("pull aborted"))
-                    } else {
+                    } else if fetch[i] {
                         self.download(&layers[i], &diff_ids[i], abort)
+                    } else {
+                        self.progress
+                            .step(&short(&layers[i].digest), "Download complete");
+                        Ok(())
                     };
+                    let parent = (i > 0).then(|| chain[i - 1].as_str());
+                    // Synced once for the whole image, before it is registered.
+                    let res = res.and_then(|()| {
+                        berth_image::atomic::deferred_sync(|| {
+                            self.extract(&layers[i], parent, i, &diff_ids[i])
+                        })
+                    });
                     if done_tx.send((i, res)).is_err() {
                         return;
                     }
                 });
             }
             drop(done_tx);
-            let mut downloaded: Vec<Option<Result<()>>> = (0..layers.len()).map(|_| None).collect();
+            let mut ready: Vec<Option<Result<PendingLayer>>> =
+                (0..layers.len()).map(|_| None).collect();
             let result = (|| -> Result<()> {
                 for (i, state) in states.into_iter().enumerate() {
-                    let desc = &layers[i];
-                    match state {
-                        LayerState::Present(lease) => {
-                            leases.push(lease);
-                            continue;
-                        }
-                        LayerState::Cached => {
-                            self.progress
-                                .step(&short(&desc.digest), "Download complete");
-                        }
-                        LayerState::Fetch => {
-                            while downloaded[i].is_none() {
-                                let (j, r) = done_rx
-                                    .recv()
-                                    .map_err(|_| EngineError::internal("layer download stopped"))?;
-                                downloaded[j] = Some(r);
-                            }
-                            if let Some(Err(e)) = downloaded[i].take() {
-                                return Err(e);
-                            }
-                        }
+                    if let LayerState::Present(lease) = state {
+                        leases.push(lease);
+                        continue;
                     }
-                    let parent = (i > 0).then(|| chain[i - 1].as_str());
-                    leases.push(self.extract(desc, parent, i, &diff_ids[i])?);
+                    while ready[i].is_none() {
+                        let (j, r) = done_rx
+                            .recv()
+                            .map_err(|_| EngineError::internal("layer download stopped"))?;
+                        ready[j] = Some(r);
+                    }
+                    let pending = ready[i].take().expect("result received")?;
+                    leases.push(self.images.commit_layer(pending)?);
+                    self.progress
+                        .step(&short(&layers[i].digest), "Pull complete");
                 }
                 Ok(())
             })();
             if result.is_err() {
-                // Stop the other downloads at their next write; their temp files go.
+                // Stop the other workers at their next write; their temp files go.
                 abort.store(true, Ordering::SeqCst);
             }
             result
-        })
+        });
+        if result.is_ok() {
+            // The unpacked files reach the disk before an image refers to them.
+            if let Some(l) = layers.first() {
+                if let Ok(p) = self.dist.blob_path(&l.digest) {
+                    berth_image::atomic::sync_filesystem(p.parent().unwrap_or(&p));
+                }
+            }
+        }
+        result
     }
 
     /// Download one layer blob into the cache, verified: into its `partial/` file,
@@ -436,20 +457,25 @@ impl PullJob {
         Ok(())
     }
 
-    /// Unpack a cached blob as layer `index` on top of `parent`, checking its diff id.
+    /// Unpack a cached blob as layer `index` on top of `parent` into a temp dir,
+    /// checking its diff id; a gzip blob is kept as the layer's archive.
     fn extract(
         &self,
         desc: &Descriptor,
         parent: Option<&str>,
         index: usize,
         diff_id: &str,
-    ) -> Result<LayerLease<'_>> {
+    ) -> Result<PendingLayer> {
         let id = short(&desc.digest);
         let path = self.dist.blob_path(&desc.digest)?;
-        let f = fs::File::open(&path)
+        let mut f = fs::File::open(&path)
             .map_err(|e| EngineError::io(format!("open {}", path.display()), e))?;
+        let mut magic = [0u8; 2];
+        let gzip = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        f.seek(io::SeekFrom::Start(0))
+            .map_err(|e| EngineError::io(format!("read {}", path.display()), e))?;
         let counting = CountingReader {
-            inner: io::BufReader::new(f),
+            inner: io::BufReader::with_capacity(256 << 10, f),
             progress: &self.progress,
             id: &id,
             status: "Extracting",
@@ -458,15 +484,18 @@ impl PullJob {
             last: 0,
         };
         let tar = berth_image::compression::decompress(counting)?;
-        let lease = self
-            .images
-            .add_layer(parent, tar, Some((index, diff_id)))
-            .inspect_err(|_| {
+        let kept = gzip.then(|| KeptArchive {
+            path: &path,
+            digest: &desc.digest,
+            size: desc.size,
+        });
+        self.images
+            .prepare_layer(parent, tar, Some((index, diff_id)), kept.as_ref())
+            .map_err(|e| {
                 // A blob that does not unpack to its diff id must not be reused.
                 let _ = fs::remove_file(&path);
-            })?;
-        self.progress.step(&id, "Pull complete");
-        Ok(lease)
+                e.into()
+            })
     }
 }
 

@@ -1,12 +1,15 @@
 //! Pull and push at the engine level against a real registry (`docker-registry` on
 //! 127.0.0.1): a two-layer OCI image whose second layer is tampered with fails without
 //! registering anything, keeps the verified first layer, and the next pull reuses it;
-//! a push to a sibling repository mounts the original blobs instead of uploading.
+//! a push to a sibling repository mounts the original blobs instead of uploading. A
+//! pulled gzip blob (one or several members) is the layer's kept archive as is.
 
 mod common;
 
 use berth_engine::Engine;
-use berth_registry::manifest::{OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST};
+use berth_registry::manifest::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2, OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST,
+};
 use berth_registry::{
     Access, Descriptor, Digest, ImageManifest, RegistryClient, RegistryConfig, Repository,
 };
@@ -297,5 +300,121 @@ fn pull_errors_are_dockers() {
                 reg.host
             )
         );
+    });
+}
+
+/// gzip of `data` as one member.
+fn gz(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn pulled_gzip_blobs_are_kept_as_layer_archives_and_pushed_back_unchanged() {
+    let reg = Registry::start();
+    let tars = [
+        layer("a.txt", b"gzip layer one\n"),
+        layer(
+            "b.bin",
+            &(0..400_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+        ),
+    ];
+    // The second blob has two gzip members (split on a tar block), as some tools write.
+    let (head, tail) = tars[1].split_at(1024);
+    let blobs = [gz(&tars[0]), [gz(head), gz(tail)].concat()];
+    let diff_ids: Vec<String> = tars.iter().map(|l| Digest::of(l).to_string()).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": berth_image::store::go_arch(),
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let client = RegistryClient::new(RegistryConfig::default()).unwrap();
+    let repo = client.repo(
+        &Repository::new(&reg.host, "ns/gz").unwrap(),
+        None,
+        Access::Push,
+    );
+    for b in std::iter::once(&config).chain(blobs.iter()) {
+        repo.upload_blob(&Digest::of(b), b.len() as u64, &mut &b[..])
+            .unwrap();
+    }
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: Some(DOCKER_MANIFEST_V2.into()),
+        config: Descriptor::new(DOCKER_CONFIG, &Digest::of(&config), config.len() as u64),
+        layers: blobs
+            .iter()
+            .map(|b| Descriptor::new(DOCKER_LAYER_GZIP, &Digest::of(b), b.len() as u64))
+            .collect(),
+        annotations: None,
+    };
+    repo.put_manifest("1", DOCKER_MANIFEST_V2, &serde_json::to_vec(&m).unwrap())
+        .unwrap();
+
+    let fx = Fixture::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let e = fx.engine().await;
+        let name = format!("{}/ns/gz:1", reg.host);
+        let msgs = pull(&e, &name).await;
+        assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+        let chain = berth_image::digest::chain_ids(&diff_ids);
+        let data = &fx.cfg.data_root;
+        for (i, blob) in blobs.iter().enumerate() {
+            let meta = e.images().layers().meta(&chain[i]).unwrap();
+            let digest = Digest::of(blob);
+            assert_eq!(meta.archive_digest, digest.as_str());
+            assert_eq!(meta.archive_size, blob.len() as u64);
+            // The cached blob itself, linked, not a second compressed copy.
+            use std::os::unix::fs::MetadataExt;
+            let kept = e.images().layers().layer_path(&chain[i]).unwrap();
+            let kept = std::fs::metadata(kept.join("layer.tar.gz")).unwrap();
+            let cached = data.join("distribution/blobs/sha256").join(digest.hex());
+            assert_eq!(kept.ino(), std::fs::metadata(cached).unwrap().ino());
+            // Read back whole, both members, as the layer's tar (save, export).
+            let (mut r, len) = e.images().layers().open_archive(&chain[i]).unwrap();
+            let mut back = Vec::new();
+            std::io::Read::read_to_end(&mut r, &mut back).unwrap();
+            assert_eq!(len, tars[i].len() as u64);
+            assert_eq!(back, tars[i]);
+        }
+        let dirs = e
+            .images()
+            .layer_dirs(&e.images().resolve(&name).unwrap().id)
+            .unwrap();
+        assert_eq!(
+            std::fs::read(dirs[1].join("a.txt")).unwrap(),
+            b"gzip layer one\n"
+        );
+        assert_eq!(
+            std::fs::read(dirs[0].join("b.bin")).unwrap(),
+            &tars[1][512..400_512]
+        );
+
+        // Pushed to a sibling repository: the same blobs, mounted, not recompressed.
+        let copy = format!("{}/ns/gzcopy:2", reg.host);
+        e.images().tag(&name, &copy).unwrap();
+        let msgs = collect(e.image_push(&copy, None).await.unwrap()).await;
+        assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+        let repo = client.repo(
+            &Repository::new(&reg.host, "ns/gzcopy").unwrap(),
+            None,
+            Access::Pull,
+        );
+        let pushed = repo
+            .resolve_image("2", &berth_registry::Platform::host())
+            .unwrap();
+        let got: Vec<&str> = pushed
+            .image
+            .layers
+            .iter()
+            .map(|l| l.digest.as_str())
+            .collect();
+        let want: Vec<String> = blobs.iter().map(|b| Digest::of(b).to_string()).collect();
+        assert_eq!(got, want);
     });
 }

@@ -8,7 +8,10 @@
 //!
 //! The original archive is kept next to the unpacked files as `layer.tar.gz` (gzip of
 //! the exact uncompressed stream), so `save` and `push` can reproduce bytes whose digest
-//! is the diff id; re-tarring the unpacked dir would not.
+//! is the diff id; re-tarring the unpacked dir would not. A pulled gzip blob is that
+//! archive already: it is hard-linked in ([`KeptArchive`]) instead of compressed again,
+//! which was a third of a pull's CPU time, and `push` then sends the registry's own
+//! bytes back.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -43,6 +46,16 @@ pub struct LayerMeta {
 
 /// File name of the kept layer archive inside a layer dir.
 const ARCHIVE: &str = "layer.tar.gz";
+
+/// A gzip file whose decompressed bytes are the layer tar being unpacked (a verified
+/// registry blob): kept as the layer's archive as is.
+#[derive(Debug, Clone)]
+pub struct KeptArchive<'a> {
+    pub path: &'a Path,
+    /// Its digest (`sha256:…`) and length.
+    pub digest: &'a str,
+    pub size: u64,
+}
 
 /// A layer extracted into `tmp/` but not registered yet; dropping it removes the dir.
 #[derive(Debug)]
@@ -119,12 +132,81 @@ impl LayerStore {
         if let Some(p) = parent {
             self.meta(p)?;
         }
+        self.prepare_detached(parent, tar, None)
+    }
+
+    /// [`prepare`](Self::prepare) without checking that `parent` is present yet (a pull
+    /// unpacks layers in parallel and commits them in order; [`commit`](Self::commit)
+    /// is where the parent must exist). With `kept`, that file becomes the layer's
+    /// archive instead of a fresh gzip of the stream.
+    pub fn prepare_detached(
+        &self,
+        parent: Option<&str>,
+        tar: impl Read,
+        kept: Option<&KeptArchive<'_>>,
+    ) -> Result<PendingLayer, ImageError> {
         let mut pending = PendingLayer {
             work: self.tmp.join(format!("layer-{}", unique_suffix())),
             meta: LayerMeta::default(),
         };
-        pending.meta = self.prepare_in(&pending.work, parent, tar)?;
+        pending.meta = match kept {
+            Some(k) => self.prepare_kept(&pending.work, parent, tar, k)?,
+            None => self.prepare_in(&pending.work, parent, tar)?,
+        };
         Ok(pending)
+    }
+
+    /// The layer's `diff/` dir, created empty with Docker's mode.
+    fn make_diff_dir(work: &Path) -> Result<PathBuf, ImageError> {
+        let diff = work.join("diff");
+        fs::create_dir_all(&diff).ctx(|| format!("create {}", diff.display()))?;
+        // The layer's root directory: 0755 like Docker's diff dirs.
+        fs::set_permissions(&diff, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .ctx(|| format!("chmod {}", diff.display()))?;
+        Ok(diff)
+    }
+
+    fn prepare_kept(
+        &self,
+        work: &Path,
+        parent: Option<&str>,
+        tar: impl Read,
+        kept: &KeptArchive<'_>,
+    ) -> Result<LayerMeta, ImageError> {
+        let diff = Self::make_diff_dir(work)?;
+        let archive = work.join(ARCHIVE);
+        // Same filesystem (both under the data root) in every normal setup; a copy
+        // otherwise.
+        if fs::hard_link(kept.path, &archive).is_err() {
+            fs::copy(kept.path, &archive).ctx(|| format!("copy {}", kept.path.display()))?;
+        }
+        let mut hashing = HashingReader::new(tar);
+        let stats = unpack(&mut hashing, &diff, &UnpackOptions::layer())?;
+        let (diff_id, tar_size, _) = hashing
+            .finish_with_inner()
+            .ctx(|| "read layer stream".to_string())?;
+        let meta = LayerMeta {
+            chain_id: chain_of(parent, &diff_id),
+            diff_id,
+            parent: parent.unwrap_or("").into(),
+            size: stats.size,
+            tar_size,
+            archive_digest: kept.digest.to_string(),
+            archive_size: kept.size,
+        };
+        Self::write_meta(work, &meta)?;
+        Ok(meta)
+    }
+
+    fn write_meta(work: &Path, meta: &LayerMeta) -> Result<(), ImageError> {
+        let meta_bytes = serde_json::to_vec(meta)
+            .map_err(|e| ImageError::io("encode layer meta", io::Error::other(e)))?;
+        write_atomic(&work.join("meta.json"), &meta_bytes)
+            .ctx(|| "write layer meta".to_string())?;
+        if !crate::atomic::sync_deferred() {
+            crate::atomic::sync_filesystem(work);
+        }
+        Ok(())
     }
 
     fn prepare_in(
@@ -133,11 +215,7 @@ impl LayerStore {
         parent: Option<&str>,
         tar: impl Read,
     ) -> Result<LayerMeta, ImageError> {
-        let diff = work.join("diff");
-        fs::create_dir_all(&diff).ctx(|| format!("create {}", diff.display()))?;
-        // The layer's root directory: 0755 like Docker's diff dirs.
-        fs::set_permissions(&diff, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .ctx(|| format!("chmod {}", diff.display()))?;
+        let diff = Self::make_diff_dir(work)?;
         // Keep a gzip copy of the exact stream while unpacking it.
         let archive =
             fs::File::create(work.join(ARCHIVE)).ctx(|| "create layer archive".to_string())?;
@@ -160,26 +238,16 @@ impl LayerStore {
         if !crate::atomic::sync_deferred() {
             file.sync_all().ctx(|| "sync layer archive".to_string())?;
         }
-        let chain_id = match parent {
-            None => diff_id.clone(),
-            Some(p) => sha256_digest(format!("{p} {diff_id}").as_bytes()),
-        };
         let meta = LayerMeta {
+            chain_id: chain_of(parent, &diff_id),
             diff_id,
-            chain_id,
             parent: parent.unwrap_or("").into(),
             size: stats.size,
             tar_size,
             archive_digest,
             archive_size,
         };
-        let meta_bytes = serde_json::to_vec(&meta)
-            .map_err(|e| ImageError::io("encode layer meta", io::Error::other(e)))?;
-        write_atomic(&work.join("meta.json"), &meta_bytes)
-            .ctx(|| "write layer meta".to_string())?;
-        if !crate::atomic::sync_deferred() {
-            crate::atomic::sync_filesystem(work);
-        }
+        Self::write_meta(work, &meta)?;
         Ok(meta)
     }
 
@@ -188,6 +256,9 @@ impl LayerStore {
     /// concurrent removal cannot delete the layer before an image refers to it.
     pub fn commit(&self, pending: PendingLayer) -> Result<LayerMeta, ImageError> {
         let meta = pending.meta.clone();
+        if !meta.parent.is_empty() {
+            self.meta(&meta.parent)?;
+        }
         let chain_id = &meta.chain_id;
         if self.meta(chain_id).is_ok() {
             return Ok(meta); // already there; `pending` drops its temp dir
@@ -216,7 +287,8 @@ impl LayerStore {
         let p = self.layer_path(chain_id)?.join(ARCHIVE);
         let f = fs::File::open(&p).ctx(|| format!("open {}", p.display()))?;
         Ok((
-            Box::new(flate2::read::GzDecoder::new(io::BufReader::new(f))),
+            // A kept registry blob may hold several gzip members.
+            Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
             meta.tar_size,
         ))
     }
@@ -234,6 +306,14 @@ impl LayerStore {
         let trash = self.tmp.join(format!("del-{}", unique_suffix()));
         fs::rename(p, &trash).ctx(|| format!("remove {}", p.display()))?;
         fs::remove_dir_all(&trash).ctx(|| format!("remove {}", trash.display()))
+    }
+}
+
+/// The chain id of a layer with `diff_id` on top of `parent`.
+fn chain_of(parent: Option<&str>, diff_id: &str) -> String {
+    match parent {
+        None => diff_id.to_string(),
+        Some(p) => sha256_digest(format!("{p} {diff_id}").as_bytes()),
     }
 }
 

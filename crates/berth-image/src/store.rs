@@ -18,7 +18,7 @@ use crate::changes::apply_changes;
 use crate::config::{ContainerConfig, History, ImageConfigFile, RootFs};
 use crate::digest::{chain_ids, digest_hex, is_hex64, sha256_digest, short_id, ImageId};
 use crate::error::{ImageError, IoContext};
-use crate::layers::{LayerMeta, LayerStore, PendingLayer};
+use crate::layers::{KeptArchive, LayerMeta, LayerStore, PendingLayer};
 use crate::reference::Reference;
 use crate::tags::TagStore;
 
@@ -367,7 +367,25 @@ impl ImageStore {
         tar: impl Read,
         expected_diff_id: Option<(usize, &str)>,
     ) -> Result<LayerLease<'_>, ImageError> {
-        let pending = self.layers.prepare(parent, tar)?;
+        if let Some(p) = parent {
+            self.layers.meta(p)?;
+        }
+        let pending = self.prepare_layer(parent, tar, expected_diff_id, None)?;
+        self.commit_layer(pending)
+    }
+
+    /// The first half of [`add_layer`](Self::add_layer), safe to run for several layers
+    /// of one image at once: unpack into a temp dir and check the diff id, without
+    /// needing `parent` registered yet. `kept` is a gzip file of the same stream to keep
+    /// as the layer's archive (see [`KeptArchive`]).
+    pub fn prepare_layer(
+        &self,
+        parent: Option<&str>,
+        tar: impl Read,
+        expected_diff_id: Option<(usize, &str)>,
+        kept: Option<&KeptArchive<'_>>,
+    ) -> Result<PendingLayer, ImageError> {
+        let pending = self.layers.prepare_detached(parent, tar, kept)?;
         if let Some((index, want)) = expected_diff_id {
             let got = &pending.meta().diff_id;
             if got != want {
@@ -376,6 +394,12 @@ impl ImageStore {
                 )));
             }
         }
+        Ok(pending)
+    }
+
+    /// The second half: register a prepared layer (its parent must be present by now)
+    /// and lease it until the image that uses it is registered.
+    pub fn commit_layer(&self, pending: PendingLayer) -> Result<LayerLease<'_>, ImageError> {
         let mut inner = self.lock();
         let meta = self.layers.commit(pending)?;
         *inner.pinned.entry(meta.chain_id.clone()).or_default() += 1;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Pull an image through the Engine API on a unix socket (the request `pull` sends) and
+time each progress message as it arrives. Prints one line: total seconds, unpack
+seconds, layers.
+
+Both engines unpack layers one after another, in order; layer i can start unpacking
+when its download is complete and layer i-1 is unpacked. So its unpack time is
+  "Pull complete"(i) - max("Download complete"(i), "Pull complete"(i-1))
+and the image's unpack time is the sum over its layers ("Already exists" layers count
+nothing). Usage: pullstream.py SOCKET IMAGE TAG
+"""
+import http.client
+import json
+import socket
+import sys
+import time
+import urllib.parse
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=600)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(600)
+        self.sock.connect(self.path)
+
+
+def main():
+    sock, image, tag = sys.argv[1:4]
+    q = urllib.parse.urlencode({"fromImage": image, "tag": tag})
+    conn = UnixConnection(sock)
+    t0 = time.monotonic()
+    conn.request("POST", f"/v1.41/images/create?{q}", headers={"Content-Length": "0"})
+    resp = conn.getresponse()
+    if resp.status != 200:
+        sys.exit(f"pull: HTTP {resp.status}: {resp.read().decode(errors='replace')}")
+    dec = json.JSONDecoder()
+    buf = ""
+    order = []  # layer ids in the order they were announced (the manifest's)
+    done = {}   # id -> time of "Download complete"
+    pulled = {}  # id -> time of "Pull complete"
+    while True:
+        chunk = resp.read1(65536)
+        now = time.monotonic()
+        if not chunk:
+            break
+        buf += chunk.decode()
+        while True:
+            buf = buf.lstrip()
+            if not buf:
+                break
+            try:
+                msg, end = dec.raw_decode(buf)
+            except json.JSONDecodeError:
+                break
+            buf = buf[end:]
+            if "error" in msg:
+                sys.exit(f"pull: {msg['error']}")
+            lid, status = msg.get("id"), msg.get("status", "")
+            if status == "Pulling fs layer" and lid not in order:
+                order.append(lid)
+            elif status == "Download complete":
+                done.setdefault(lid, now)
+            elif status == "Pull complete":
+                pulled[lid] = now
+    total = time.monotonic() - t0
+    unpack, prev = 0.0, None
+    for lid in order:
+        if lid not in pulled:
+            sys.exit(f"pull: layer {lid} never completed")
+        start = max(done.get(lid, t0), prev if prev is not None else t0)
+        unpack += pulled[lid] - start
+        prev = pulled[lid]
+    print(f"{total:.4f} {unpack:.4f} {len(order)}")
+
+
+if __name__ == "__main__":
+    main()
