@@ -4,15 +4,15 @@
 #   - host-to-published-port TCP throughput (127.0.0.1:PORT -> container:5001),
 #   - what a bridge adds to `run --rm busybox true` (default network vs --network none).
 #
-#   bench/network.sh            # MB=400 RUNS=5 by default
-#   MB=1000 RUNS=9 bench/network.sh
+#   bench/network.sh            # MB=1000 RUNS=5 by default
+#   MB=2000 RUNS=9 bench/network.sh
 #
 # Everything stays on this machine: the traffic goes between containers on bridges the
 # script's own daemons create, or from the host to 127.0.0.1. Both daemons run on
 # private sockets, data and exec roots, and are removed on exit with their bridges.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MB="${MB:-400}"
+MB="${MB:-1000}"
 RUNS="${RUNS:-5}"
 scripts/deps.sh bench
 cargo build --release --locked --bins >/dev/null
@@ -30,7 +30,7 @@ bbridge="${bbridge:0:15}"
 ours() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$work/" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$work/" && echo "${p#/proc/}"
   done
   return 0
 }
@@ -86,34 +86,45 @@ fi
 D() { DOCKER_HOST="unix://$dsock" docker "$@"; }
 [ "$have_docker" = 1 ] && D import "$work/busybox.tar" busybox >/dev/null
 
-# One transfer: a sink container that counts what it receives, a source that sends
-# $MB MiB; the sink's `dd` reports the rate it saw. Prints MB/s.
-rate_of() { # dd's stderr -> MB/s (bytes / seconds)
-  python3 -c '
-import re, sys
-t = sys.stdin.read()
-m = re.search(r"(\d+) bytes .*?copied, ([0-9.]+) seconds", t)
-print(f"{int(m.group(1)) / float(m.group(2)) / 1e6:.0f}" if m else "nan")'
+# One transfer: a sink container counts what it receives (its `nc -l` keeps its stdin
+# open, or it would close at once), a source sends $MB MiB and times itself with
+# /proc/uptime (busybox has no sub-second `date`; MB is large enough for 10 ms ticks).
+# Prints MB/s, or nan when the sink did not receive every byte.
+bytes=$((MB * 1048576))
+sink() { # cli, extra run flags...
+  local cli=$1
+  shift
+  $cli rm -f nb-sink >/dev/null 2>&1 || true
+  $cli run -d --name nb-sink "$@" busybox sh -c 'sleep 600 | nc -l -p 5001 | wc -c; sleep 600' >/dev/null
+  sleep 0.3
+}
+sink_check() { # cli, MB/s from the source
+  local cli=$1 rate=$2 got=""
+  for _ in $(seq 100); do
+    got=$($cli logs nb-sink 2>&1 | tr -d ' \r\n')
+    [ -n "$got" ] && break
+    sleep 0.1
+  done
+  $cli rm -f nb-sink >/dev/null
+  if [ "$got" = "$bytes" ]; then echo "$rate"; else echo "sink got ${got:-nothing}, want $bytes" >&2; echo nan; fi
 }
 c2c() { # cli: B or D
-  local cli=$1
-  $cli rm -f nb-sink >/dev/null 2>&1 || true
-  $cli run -d --name nb-sink --network nb busybox sh -c 'nc -l -p 5001 | dd of=/dev/null bs=64k 2>/tmp/rate; cat /tmp/rate; sleep 30' >/dev/null
-  sleep 0.3
-  $cli run --rm --network nb busybox sh -c "dd if=/dev/zero bs=1M count=$MB 2>/dev/null | nc nb-sink 5001" >/dev/null 2>&1 || true
-  for _ in $(seq 100); do $cli logs nb-sink 2>&1 | grep -q copied && break; sleep 0.1; done
-  $cli logs nb-sink 2>&1 | rate_of
-  $cli rm -f nb-sink >/dev/null
+  local cli=$1 rate
+  sink "$cli" --network nb
+  rate=$($cli run --rm --network nb busybox sh -c "
+    s=\$(cut -d' ' -f1 /proc/uptime)
+    dd if=/dev/zero bs=1M count=$MB 2>/dev/null | nc nb-sink 5001
+    e=\$(cut -d' ' -f1 /proc/uptime)
+    awk -v s=\$s -v e=\$e 'BEGIN { printf \"%.0f\\n\", $bytes / 1e6 / (e - s) }'" 2>&1 | tail -n1)
+  sink_check "$cli" "$rate"
 }
 host2port() { # cli, host port
-  local cli=$1 port=$2
-  $cli rm -f nb-sink >/dev/null 2>&1 || true
-  $cli run -d --name nb-sink -p "127.0.0.1:$port:5001" busybox sh -c 'nc -l -p 5001 | dd of=/dev/null bs=64k 2>/tmp/rate; cat /tmp/rate; sleep 30' >/dev/null
-  sleep 0.3
+  local cli=$1 port=$2 t0 t1
+  sink "$cli" -p "127.0.0.1:$port:5001"
+  t0=$(date +%s.%N)
   dd if=/dev/zero bs=1M count="$MB" 2>/dev/null | timeout 60 busybox nc 127.0.0.1 "$port" >/dev/null 2>&1 || true
-  for _ in $(seq 100); do $cli logs nb-sink 2>&1 | grep -q copied && break; sleep 0.1; done
-  $cli logs nb-sink 2>&1 | rate_of
-  $cli rm -f nb-sink >/dev/null
+  t1=$(date +%s.%N)
+  sink_check "$cli" "$(awk -v a="$t0" -v b="$t1" -v n="$bytes" 'BEGIN { printf "%.0f", n / 1e6 / (b - a) }')"
 }
 median() { python3 -c 'import statistics, sys; v = [float(x) for x in sys.argv[1:] if x != "nan"]; print(f"{statistics.median(v):.0f}" if v else "nan")' "$@"; }
 
@@ -143,12 +154,11 @@ for test in c2c host2port; do
 done
 
 # What the bridge adds to a container's start and removal.
-hf=(-N --warmup 3 --runs 20)
-hyperfine "${hf[@]}" --export-json "$work/bridge.json" \
-  -n berth-bridge "$bin/berth -H unix://$bsock run --rm busybox true" \
-  -n berth-none "$bin/berth -H unix://$bsock run --rm --network none busybox true" \
-  $([ "$have_docker" = 1 ] && echo -n "-n docker-bridge") \
-  $([ "$have_docker" = 1 ] && echo "docker -H unix://$dsock run --rm busybox true") >/dev/null
+hf=(-N --warmup 3 --runs 20 --export-json "$work/bridge.json"
+  -n berth-bridge "$bin/berth -H unix://$bsock run --rm busybox true"
+  -n berth-none "$bin/berth -H unix://$bsock run --rm --network none busybox true")
+[ "$have_docker" = 1 ] && hf+=(-n docker-bridge "docker -H unix://$dsock run --rm busybox true")
+hyperfine "${hf[@]}" >/dev/null
 python3 - "$work/bridge.json" >>"$results" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}

@@ -32,7 +32,7 @@ ip link show docker0 >/dev/null 2>&1 && had_docker0=1
 ours() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$work/" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$work/" && echo "${p#/proc/}"
   done
   return 0
 }
