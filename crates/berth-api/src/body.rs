@@ -83,19 +83,67 @@ pub fn from_receiver<T: Into<Bytes> + Send + Sync + 'static>(rx: mpsc::Receiver<
 /// Feed a request body into a channel as it arrives (for importers that read it on
 /// their own side). The channel closes at the end of the body; a broken body closes it
 /// early, which the reader sees as a truncated archive.
+///
+/// Frames that are already read when one arrives are sent together (up to
+/// [`BATCH`] bytes): hyper hands out a body in pieces of its read buffer, and one channel
+/// message per piece woke the reading thread hundreds of times for a few MB.
 pub fn incoming_channel(mut incoming: hyper::body::Incoming) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(async move {
-        while let Some(Ok(frame)) = incoming.frame().await {
-            if let Ok(data) = frame.into_data() {
-                if tx.send(data).await.is_err() {
-                    return;
+        let mut done = false;
+        while !done {
+            let first = match incoming.frame().await {
+                Some(Ok(frame)) => frame,
+                _ => return,
+            };
+            let Ok(first) = first.into_data() else {
+                continue;
+            };
+            let mut batch: Option<bytes::BytesMut> = None;
+            let mut len = first.len();
+            while len < BATCH {
+                // Only what is ready now: never wait to fill a batch.
+                let ready = std::future::poll_fn(|cx| {
+                    Poll::Ready(match Pin::new(&mut incoming).poll_frame(cx) {
+                        Poll::Pending => None,
+                        Poll::Ready(f) => Some(f),
+                    })
+                })
+                .await;
+                match ready {
+                    None => break,
+                    Some(Some(Ok(frame))) => {
+                        if let Ok(d) = frame.into_data() {
+                            let b = batch.get_or_insert_with(|| {
+                                let mut b = bytes::BytesMut::with_capacity(BATCH);
+                                b.extend_from_slice(&first);
+                                b
+                            });
+                            b.extend_from_slice(&d);
+                            len += d.len();
+                        }
+                    }
+                    // The end, or a broken body: send what came, then close.
+                    Some(_) => {
+                        done = true;
+                        break;
+                    }
                 }
+            }
+            let data = match batch {
+                Some(b) => b.freeze(),
+                None => first,
+            };
+            if tx.send(data).await.is_err() {
+                return;
             }
         }
     });
     rx
 }
+
+/// Most bytes [`incoming_channel`] sends in one message.
+const BATCH: usize = 1 << 20;
 
 impl<T: Into<Bytes>> HttpBody for ChannelBody<T> {
     type Data = Bytes;

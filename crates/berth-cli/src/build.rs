@@ -94,6 +94,10 @@ fn labels(args: &[String]) -> serde_json::Map<String, Value> {
         .collect()
 }
 
+/// Largest context (estimated from its files' sizes) built in memory rather than in a
+/// temp file.
+const IN_MEMORY_CONTEXT: u64 = 64 << 20;
+
 /// An unlinked temporary file for the context tar.
 fn temp_file() -> io::Result<File> {
     let path = std::env::temp_dir().join(format!(
@@ -167,11 +171,22 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
                 root.join(&dockerfile).display()
             )));
         }
-        let mut f = ctx
-            .write_tar(temp_file()?)
-            .map_err(|e| CliError::msg(e.to_string()))?;
-        let size = f.stream_position()?;
-        f.seek(SeekFrom::Start(0))?;
+        // Small contexts (nearly all) are built in memory; writing them to a temp file
+        // and reading them back was a third of a cached build's time.
+        let estimate: u64 = ctx.entries().map(|e| e.size + 1024).sum();
+        let (size, body): (u64, Box<dyn Read>) = if estimate <= IN_MEMORY_CONTEXT {
+            let buf = ctx
+                .write_tar(Vec::with_capacity(estimate as usize + 64 * 1024))
+                .map_err(|e| CliError::msg(e.to_string()))?;
+            (buf.len() as u64, Box::new(io::Cursor::new(buf)))
+        } else {
+            let mut f = ctx
+                .write_tar(temp_file()?)
+                .map_err(|e| CliError::msg(e.to_string()))?;
+            let size = f.stream_position()?;
+            f.seek(SeekFrom::Start(0))?;
+            (size, Box::new(f))
+        };
         if !a.quiet {
             println!(
                 "Sending build context to Docker daemon  {}",
@@ -181,7 +196,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
         if dockerfile != "Dockerfile" {
             q = q.add("dockerfile", &dockerfile);
         }
-        Box::new(f)
+        body
     };
     let args = build_args(&a.build_arg);
     if !args.is_empty() {

@@ -58,17 +58,32 @@ pub fn write_request(
                 "Content-Type: {ctype}\r\nTransfer-Encoding: chunked\r\n\r\n"
             ));
             w.write_all(head.as_bytes())?;
-            let mut buf = vec![0u8; 64 * 1024];
+            // One write per chunk (size line, data, CRLF in one buffer) of up to 1 MiB:
+            // a build context of a few MB then crosses the socket in a handful of
+            // writes instead of three per 64 KiB, each waking the daemon. The bodies are
+            // bulk archives (contexts, `cp`, `load`), so filling a chunk never holds back
+            // anything a reader waits for.
+            const CHUNK: usize = 1 << 20;
+            const HEAD: usize = 8; // "fffff\r\n" at most, right-aligned before the data
+            let mut buf = vec![0u8; HEAD + CHUNK + 2];
             loop {
-                let n = match r.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                write!(w, "{n:x}\r\n")?;
-                w.write_all(&buf[..n])?;
-                w.write_all(b"\r\n")?;
+                let mut n = 0;
+                while n < CHUNK {
+                    match r.read(&mut buf[HEAD + n..HEAD + CHUNK]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+                let size = format!("{n:x}\r\n");
+                let start = HEAD - size.len();
+                buf[start..HEAD].copy_from_slice(size.as_bytes());
+                buf[HEAD + n..HEAD + n + 2].copy_from_slice(b"\r\n");
+                w.write_all(&buf[start..HEAD + n + 2])?;
             }
             w.write_all(b"0\r\n\r\n")?;
         }

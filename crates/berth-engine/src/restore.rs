@@ -58,7 +58,41 @@ impl Engine {
         engine.restore().await;
         // Step containers and work dirs of builds the previous daemon died in.
         engine.sweep_interrupted_builds().await;
+        engine.sweep_orphan_layers().await;
         Ok(engine)
+    }
+
+    /// Layers no image refers to: a `kill -9` between registering a layer and writing
+    /// the image that uses it (import, load, commit, build) leaves one behind, and
+    /// nothing else would ever delete it. Nothing is in flight at startup. Layers under
+    /// a container's rootfs are kept; when a container's image was force-removed (its
+    /// layers stay for it, but no record says which they are) nothing is swept.
+    async fn sweep_orphan_layers(&self) {
+        let mut keep: Vec<std::path::PathBuf> = Vec::new();
+        for c in self
+            .containers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            let dirs = berth_image::ImageId::parse(&c.snapshot().image)
+                .and_then(|id| self.images.layer_dirs(&id).ok());
+            match dirs {
+                Some(d) => keep.extend(d),
+                None => return,
+            }
+        }
+        let images = self.images.clone();
+        match tokio::task::spawn_blocking(move || images.gc_layers(&keep)).await {
+            Ok(Ok(removed)) if !removed.is_empty() => {
+                eprintln!(
+                    "berth-engine: removed {} layer(s) no image uses (left by an interrupted import or commit)",
+                    removed.len()
+                );
+            }
+            Ok(Err(e)) => eprintln!("berth-engine: sweeping unused layers: {e}"),
+            _ => {}
+        }
     }
 
     async fn restore(&self) {

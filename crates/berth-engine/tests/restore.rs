@@ -1,6 +1,7 @@
 //! Live restore: the engine is dropped (its runtime shut down, so no task of it
 //! survives) while containers run; a new engine on the same data root reconnects to the
-//! running one and learns the exit of the one that ended meanwhile.
+//! running one and learns the exit of the one that ended meanwhile. Startup also
+//! sweeps layers that an interrupted import left without an image.
 
 mod common;
 
@@ -118,5 +119,70 @@ fn shim_gone_without_exit_record_is_137() {
         assert!(!ins.state.running);
         assert_eq!(ins.state.exit_code, 137);
         e.remove("xx", false, false).await.unwrap();
+    });
+}
+
+/// A layer registered but never used by an image (a `kill -9` between the two) is
+/// removed at the next start; the layers of images and of containers stay. With a
+/// container whose image was force-removed, nothing is swept.
+#[test]
+fn startup_sweeps_layers_no_image_uses() {
+    fn tar_of(name: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, &b"abc"[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+    let fx = Fixture::new();
+    let layers = fx.cfg.data_root.join("image/layers");
+    let count = || std::fs::read_dir(&layers).unwrap().count();
+    let rt = runtime();
+    let before = rt.block_on(async {
+        let e = fx.engine_with_busybox().await;
+        e.create(Some("user"), busybox(&["true"])).await.unwrap();
+        let before = count();
+        // Registered, lease dropped, no image: what an interrupted import leaves.
+        drop(
+            e.images()
+                .add_layer(None, &tar_of("orphan")[..], None)
+                .unwrap(),
+        );
+        assert_eq!(count(), before + 1);
+        before
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let rt = runtime();
+    rt.block_on(async {
+        let e = fx.engine().await;
+        assert_eq!(
+            count(),
+            before,
+            "the orphan layer is gone, the image's stay"
+        );
+        e.inspect("user", false).await.unwrap();
+        // The busybox image goes (forced) while "user" needs its layer.
+        let img = e.inspect("user", false).await.unwrap().image;
+        e.image_remove(&img, true, false).await.unwrap();
+        drop(
+            e.images()
+                .add_layer(None, &tar_of("orphan2")[..], None)
+                .unwrap(),
+        );
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let rt = runtime();
+    rt.block_on(async {
+        let _e = fx.engine().await;
+        assert_eq!(
+            count(),
+            before + 1,
+            "nothing swept: a container's layers are unknown"
+        );
     });
 }
