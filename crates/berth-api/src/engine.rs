@@ -248,7 +248,9 @@ impl Backend for EngineBackend {
                     },
                 )
                 .await?;
-            let (tx, rx) = mpsc::channel(64);
+            // The engine's batches are large (256 KiB): a few in flight keep the pipe full
+            // without holding much memory for a slow client.
+            let (tx, rx) = mpsc::channel(4);
             tokio::spawn(async move {
                 while let Some(c) = s.rx.recv().await {
                     let stream = if c.stream == 2 {

@@ -15,10 +15,9 @@
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
 use crate::Engine;
-use berth_logfile::{Entry, Follower, ReadOptions, Stream};
+use berth_logfile::{Entry, Follower, ReadOptions, Record, Stream};
 use berth_types::docker::LogConfig;
 use berth_types::shim::{LogConfig as ShimLogConfig, STREAM_STDERR, STREAM_STDOUT};
-use berth_types::time::rfc3339_nano;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -76,8 +75,12 @@ impl LogChunk {
     }
 }
 
-/// Size at which a batch of framed records is sent on.
-pub const BATCH_BYTES: usize = 64 * 1024;
+/// Size at which a batch of framed records is sent on: large, so a big log is a few
+/// hundred messages and socket writes, not a million.
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// Batches queued towards the API at most (memory per slow `logs` client).
+const QUEUED_BATCHES: usize = 4;
 
 /// Collects records into framed batches.
 struct Batcher {
@@ -95,18 +98,33 @@ impl Batcher {
 
     /// Add one record; a full batch is returned to be sent.
     fn push(&mut self, e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
+        self.push_record(&Record::from(e), opts)
+    }
+
+    /// Add one record as read (borrowed); a full batch is returned to be sent.
+    fn push_record(&mut self, r: &Record, opts: &LogsOptions) -> Option<LogChunk> {
+        let stream = match r.stream {
+            Stream::Stdout if opts.stdout => STREAM_STDOUT,
+            Stream::Stderr if opts.stderr => STREAM_STDERR,
+            _ => return None,
+        };
         let start = self.buf.len();
         if !self.tty {
-            self.buf.extend_from_slice(&[0; 8]);
+            self.buf.extend_from_slice(&[stream, 0, 0, 0, 0, 0, 0, 0]);
         }
         let body = self.buf.len();
-        let Some(stream) = append_record(&mut self.buf, e, opts) else {
-            self.buf.truncate(start);
-            return None;
-        };
+        if opts.timestamps {
+            r.append_time(&mut self.buf);
+            self.buf.push(b' ');
+        }
+        if opts.details {
+            // No log attributes (labels/env log-opts) are configured: Docker then emits
+            // an empty details field followed by a space.
+            self.buf.push(b' ');
+        }
+        r.append_line(&mut self.buf);
         if !self.tty {
             let len = (self.buf.len() - body) as u32;
-            self.buf[start] = stream;
             self.buf[start + 4..start + 8].copy_from_slice(&len.to_be_bytes());
         }
         (self.buf.len() >= BATCH_BYTES)
@@ -174,35 +192,18 @@ pub fn parse_timestamp(s: &str) -> Result<Option<SystemTime>> {
     Ok(Some(base + Duration::from_nanos(nanos as u64)))
 }
 
-/// Append what `logs` shows of `e` (timestamp, details, the bytes) to `out`; the
-/// stream id (1 or 2), or `None` when that stream was not asked for.
-fn append_record(out: &mut Vec<u8>, e: &Entry, opts: &LogsOptions) -> Option<u8> {
-    let stream = match e.stream {
-        Stream::Stdout if opts.stdout => STREAM_STDOUT,
-        Stream::Stderr if opts.stderr => STREAM_STDERR,
-        _ => return None,
-    };
-    if opts.timestamps {
-        out.extend_from_slice(rfc3339_nano(e.time).as_bytes());
-        out.push(b' ');
-    }
-    if opts.details {
-        // No log attributes (labels/env log-opts) are configured: Docker then emits an
-        // empty details field followed by a space.
-        out.push(b' ');
-    }
-    out.extend_from_slice(&e.line);
-    Some(stream)
-}
-
 #[cfg(test)]
 fn chunk(e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
-    let mut data = Vec::with_capacity(e.line.len() + 32);
-    let stream = append_record(&mut data, e, opts)?;
-    Some(LogChunk {
+    let mut b = Batcher::new(true);
+    let stream = match e.stream {
+        Stream::Stdout => STREAM_STDOUT,
+        Stream::Stderr => STREAM_STDERR,
+    };
+    b.push(e, opts);
+    b.take().map(|c| LogChunk {
         stream,
-        data,
         framed: false,
+        ..c
     })
 }
 
@@ -297,7 +298,7 @@ impl Engine {
         }
         let path = ctr.paths.log(&ctr.id);
         let tty = rec.config.tty;
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = mpsc::channel(QUEUED_BATCHES);
         let ropts = ReadOptions {
             tail: opts.tail,
             since: opts.since,
@@ -312,8 +313,8 @@ impl Engine {
                 let mut b = Batcher::new(tty);
                 let mut open = true;
                 // A torn or vanished file reads as what could be read.
-                let offset = berth_logfile::read_each(&p2, &ropts, &mut |e| {
-                    if let Some(c) = b.push(&e, &o2) {
+                let offset = berth_logfile::read_records(&p2, &ropts, &mut |r| {
+                    if let Some(c) = b.push_record(r, &o2) {
                         open = tx2.blocking_send(c).is_ok();
                     }
                     open

@@ -104,8 +104,8 @@ impl Follower {
                     gz.push(".gz");
                     match open_optional(std::path::Path::new(&gz))? {
                         Some(f) => {
-                            forward_records(crate::gz::decoder(f), u64::MAX, &mut |e| {
-                                out.push(e);
+                            forward_records(crate::gz::decoder(f), u64::MAX, &mut |r| {
+                                out.extend(r.to_entry());
                                 true
                             })
                             .map_err(|source| LogError::Read {
@@ -118,8 +118,8 @@ impl Follower {
                     }
                 }
             };
-            forward_records(f, u64::MAX, &mut |e| {
-                out.push(e);
+            forward_records(f, u64::MAX, &mut |r| {
+                out.extend(r.to_entry());
                 true
             })
             .map_err(|source| LogError::Read {

@@ -5,10 +5,11 @@
 //! end. As in Docker, `tail` picks the last N records first and `since`/`until` then
 //! filter those. Lines that do not parse (a torn last line) are skipped.
 
-use crate::encode::decode_record;
-use crate::{Entry, LogError};
+use crate::encode::{decode, decode_own, decode_record};
+use crate::scan::find_newline;
+use crate::{Entry, LogError, Record};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -24,8 +25,13 @@ pub struct ReadOptions {
 }
 
 impl ReadOptions {
-    fn keep(&self, e: &Entry) -> bool {
-        self.since.is_none_or(|s| e.time >= s) && self.until.is_none_or(|u| e.time <= u)
+    fn keep(&self, r: &Record) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        // Only parsed when a bound asks for it.
+        r.time()
+            .is_some_and(|t| self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u))
     }
 }
 
@@ -83,6 +89,19 @@ pub fn read_each(
     opts: &ReadOptions,
     sink: &mut dyn FnMut(Entry) -> bool,
 ) -> Result<u64, LogError> {
+    read_records(path, opts, &mut |r| match r.to_entry() {
+        Some(e) => sink(e),
+        None => true,
+    })
+}
+
+/// Like [`read_each`] with records borrowed from the reader's buffers: the fast way
+/// through a large log (nothing is allocated per record). Returns the follow offset.
+pub fn read_records(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(&Record) -> bool,
+) -> Result<u64, LogError> {
     let files = rotated_paths(path);
     // Fix the end of the current file first, so the offset matches what was read.
     let current = open_optional(path)?;
@@ -113,8 +132,8 @@ pub fn read_each(
                     // Compressed: no seeking backwards; decode it all, keep the end.
                     let Some(f) = open_optional(p)? else { continue };
                     let mut all = Vec::new();
-                    forward_records(crate::gz::decoder(f), u64::MAX, &mut |e| {
-                        all.push(e);
+                    forward_records(crate::gz::decoder(f), u64::MAX, &mut |r| {
+                        all.extend(r.to_entry());
                         true
                     })
                     .map_err(|source| read_err(p, source))?;
@@ -140,8 +159,9 @@ pub fn read_each(
             }
             rev.truncate(n);
             rev.reverse();
-            for e in rev.into_iter().filter(|e| opts.keep(e)) {
-                if !sink(e) {
+            for e in &rev {
+                let r = Record::from(e);
+                if opts.keep(&r) && !sink(&r) {
                     break;
                 }
             }
@@ -163,11 +183,11 @@ pub fn read_each(
                     }
                 };
                 let mut stopped = false;
-                let mut keep = |e: Entry| {
-                    if stopped || !opts.keep(&e) {
+                let mut keep = |r: &Record| {
+                    if stopped || !opts.keep(r) {
                         return !stopped;
                     }
-                    stopped = !sink(e);
+                    stopped = !sink(r);
                     !stopped
                 };
                 if crate::gz::is_gz(p) {
@@ -222,28 +242,60 @@ fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()
     file.read_exact_at(buf, offset)
 }
 
+/// Bytes read from a file at a time (and the smallest buffer).
+const BLOCK: usize = 1024 * 1024;
+
 /// Decode every complete line of `file` up to `end` (a torn line after it is ignored).
+/// The file is read in large blocks and records are decoded in place.
 pub(crate) fn forward_records(
     file: impl Read,
     end: u64,
-    sink: &mut dyn FnMut(Entry) -> bool,
+    sink: &mut dyn FnMut(&Record) -> bool,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::with_capacity(64 * 1024, file.take(end));
-    let mut line = Vec::new();
+    let mut file = file.take(end);
+    let mut buf = vec![0u8; BLOCK];
+    let mut scratch = Vec::new();
+    // buf[start..filled] is read and not yet decoded.
+    let (mut start, mut filled) = (0, 0);
     loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') {
-            // Torn last line: the writer is still at it (or crashed in the middle).
-            return Ok(());
-        }
-        if let Some(e) = decode_record(&line) {
-            if !sink(e) {
-                return Ok(());
+        loop {
+            // The writer's own records need no search for their end first.
+            if let Some((r, len)) = decode_own(&buf[start..filled]) {
+                start += len;
+                if !sink(&r) {
+                    return Ok(());
+                }
+                continue;
+            }
+            let Some(i) = find_newline(&buf[start..filled]) else {
+                break;
+            };
+            let line = &buf[start..start + i + 1];
+            start += i + 1;
+            if let Some(r) = decode(line, &mut scratch) {
+                if !sink(&r) {
+                    return Ok(());
+                }
             }
         }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        start = 0;
+        if filled == buf.len() {
+            // One line longer than the buffer.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = loop {
+            match file.read(&mut buf[filled..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            // A torn last line: the writer is still at it (or crashed in the middle).
+            return Ok(());
+        }
+        filled += n;
     }
 }
 

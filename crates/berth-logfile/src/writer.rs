@@ -15,7 +15,8 @@
 //! A [`RecordSink`] sees every record as it is made (the shim's remote log drivers);
 //! with [`Format::Discard`] nothing is written to disk and the sink is all there is.
 
-use crate::encode::{encode_local, encode_record};
+use crate::encode::{encode_json_line, encode_local, encode_record, json_tail};
+use crate::scan::find_newline;
 use crate::{LogError, Stream};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -55,6 +56,10 @@ pub trait RecordSink: Send {
 
 /// A partial line that reaches this size is written as its own record (Docker's 16 KiB).
 pub const MAX_PARTIAL: usize = 16 * 1024;
+
+/// Encoded records are written out once this much is pending (and at the end of each
+/// `write`): few large writes, and a bounded buffer whatever the shim hands in.
+const WRITE_AT: usize = 512 * 1024;
 
 /// Appends records to a json-file (or `local`) log, rotating by size.
 pub struct Writer {
@@ -152,53 +157,95 @@ impl Writer {
     }
 
     /// Record output of `stream`: complete lines (and 16 KiB pieces of a long line) are
-    /// written now, the rest waits for more bytes or [`Writer::flush_partial`].
+    /// written now, the rest waits for more bytes or [`Writer::flush_partial`]. All
+    /// records of one call share its time: they arrived together.
     pub fn write(&mut self, stream: Stream, bytes: &[u8]) -> Result<(), LogError> {
         let now = SystemTime::now();
         let time_text = self.time_text(now);
         let mut buf = std::mem::take(self.partial_mut(stream));
         let mut rest = bytes;
-        // Fast path while nothing is pending: whole lines straight from the input.
-        while buf.is_empty() && !rest.is_empty() {
+        if !buf.is_empty() {
+            // Finish the line begun by earlier output first.
+            let room = MAX_PARTIAL - buf.len();
+            let window = &rest[..rest.len().min(room)];
+            let end = match find_newline(window) {
+                Some(i) => i + 1,
+                None if window.len() == room => room,
+                None => {
+                    buf.extend_from_slice(window);
+                    *self.partial_mut(stream) = buf;
+                    return Ok(());
+                }
+            };
+            buf.extend_from_slice(&window[..end]);
+            rest = &rest[end..];
+            let res = self.record(stream, now, &time_text, &buf);
+            buf.clear();
+            if let Err(e) = res {
+                *self.partial_mut(stream) = buf;
+                return Err(e);
+            }
+        }
+        let res = if self.opts.format == Format::Json && self.sink.is_none() {
+            self.write_json_lines(stream, &time_text, &mut rest)
+        } else {
+            self.write_records(stream, now, &time_text, &mut rest)
+        };
+        if let Err(e) = res {
+            // As with any failed record: the rest of this output is lost, not kept.
+            *self.partial_mut(stream) = buf;
+            return Err(e);
+        }
+        // What is left is the beginning of a line shorter than the limit.
+        buf.extend_from_slice(rest);
+        *self.partial_mut(stream) = buf;
+        self.write_pending()
+    }
+
+    /// The common case, json-file and no sink: records are encoded straight from the
+    /// input in one pass each. Leaves the unfinished end of `rest` in it.
+    fn write_json_lines(
+        &mut self,
+        stream: Stream,
+        time_text: &str,
+        rest: &mut &[u8],
+    ) -> Result<(), LogError> {
+        let tail = json_tail(stream, time_text);
+        while !rest.is_empty() {
+            self.rotate_if_full()?;
+            match encode_json_line(&mut self.pending, &tail, rest) {
+                Some(n) => *rest = &rest[n..],
+                None => break,
+            }
+            if self.pending.len() >= WRITE_AT {
+                self.write_pending()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every other case: cut records, then encode (and hand to the sink) each.
+    fn write_records(
+        &mut self,
+        stream: Stream,
+        now: SystemTime,
+        time_text: &str,
+        rest: &mut &[u8],
+    ) -> Result<(), LogError> {
+        while !rest.is_empty() {
             let window = &rest[..rest.len().min(MAX_PARTIAL)];
             let end = match find_newline(window) {
                 Some(i) => i + 1,
                 None if window.len() == MAX_PARTIAL => MAX_PARTIAL,
                 None => break,
             };
-            self.record(stream, now, &time_text, &rest[..end])?;
-            rest = &rest[end..];
-        }
-        if rest.is_empty() {
-            *self.partial_mut(stream) = buf;
-            return self.write_pending();
-        }
-        loop {
-            // Fill the partial buffer up to the next newline or the 16 KiB limit.
-            let room = MAX_PARTIAL - buf.len();
-            let window = &rest[..rest.len().min(room)];
-            match find_newline(window) {
-                Some(i) => {
-                    buf.extend_from_slice(&window[..=i]);
-                    rest = &rest[i + 1..];
-                }
-                None if window.len() == room => {
-                    buf.extend_from_slice(window);
-                    rest = &rest[window.len()..];
-                }
-                None => {
-                    buf.extend_from_slice(window);
-                    break;
-                }
+            self.record(stream, now, time_text, &rest[..end])?;
+            *rest = &rest[end..];
+            if self.pending.len() >= WRITE_AT {
+                self.write_pending()?;
             }
-            if let Err(e) = self.record(stream, now, &time_text, &buf) {
-                *self.partial_mut(stream) = Vec::new();
-                return Err(e);
-            }
-            buf.clear();
         }
-        *self.partial_mut(stream) = buf;
-        self.write_pending()
+        Ok(())
     }
 
     /// Write out buffered partial lines of both streams (at EOF of the output).
@@ -347,26 +394,6 @@ impl Drop for Writer {
     }
 }
 
-/// Position of the first `\n`: eight bytes at a time (no memchr dependency; this is
-/// the shim's hottest loop).
-fn find_newline(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ NL;
-        // A zero byte in x is a newline in the input.
-        if (x.wrapping_sub(LO) & !x & HI) != 0 {
-            break;
-        }
-        i += 8;
-    }
-    b[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
-}
-
 fn open_append(path: &Path) -> Result<File, LogError> {
     OpenOptions::new()
         .create(true)
@@ -377,23 +404,4 @@ fn open_append(path: &Path) -> Result<File, LogError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_newline;
-
-    #[test]
-    fn newline_search_matches_the_naive_one() {
-        let mut v = vec![b'a'; 40];
-        assert_eq!(find_newline(&v), None);
-        for at in 0..40 {
-            v[at] = b'\n';
-            assert_eq!(find_newline(&v), Some(at), "{at}");
-            assert_eq!(find_newline(&v[..at]), None);
-            v[at] = b'a';
-        }
-        assert_eq!(find_newline(b"\x8a\x0a"), Some(1));
-        assert_eq!(find_newline(b""), None);
-    }
 }

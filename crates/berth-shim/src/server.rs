@@ -30,6 +30,13 @@ const MAX_STDIN_QUEUE: usize = 256 * 1024;
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 /// Reads of leftover output after the exit at most (other processes may keep writing).
 const MAX_DRAIN_READS: usize = 4096;
+/// Output read at once while nobody is attached: a whole pipe (see `stdio`), so a
+/// container that writes fast costs few reads and few large log writes.
+const OUTPUT_READ: usize = crate::stdio::PIPE_SIZE;
+/// Output read at once while clients are attached: each read is queued to every
+/// client, and a client more than `MAX_BACKLOG` behind is dropped. Also the most
+/// read from a client at once.
+const ATTACHED_READ: usize = 32 * 1024;
 
 /// Which descriptor a pollfd entry stands for.
 #[derive(Clone, Copy)]
@@ -96,7 +103,8 @@ impl Server {
             deadline: None,
             exit_recorded: false,
             sigchld,
-            buf: vec![0u8; 32 * 1024],
+            // Pages are only touched as far as reads fill them.
+            buf: vec![0u8; OUTPUT_READ],
         })
     }
 
@@ -269,7 +277,16 @@ impl Server {
             Stream::Stderr => &mut self.io.stderr,
         };
         let Some(fd) = slot else { return false };
-        match sys::read_fd(fd.as_raw_fd(), &mut self.buf) {
+        let want = if self
+            .clients
+            .iter()
+            .any(|c| matches!(c.mode, Mode::Attached { .. }))
+        {
+            ATTACHED_READ
+        } else {
+            OUTPUT_READ
+        };
+        match sys::read_fd(fd.as_raw_fd(), &mut self.buf[..want]) {
             Ok(0) => {
                 *slot = None;
                 false
@@ -396,7 +413,8 @@ impl Server {
     /// Read once from client `i`; true when bytes came in.
     fn read_client(&mut self, i: usize) -> bool {
         let mut buf = std::mem::take(&mut self.buf);
-        let r = self.clients[i].read_some(&mut buf);
+        // Client input in the pieces it always came in (the stdin queue's bound).
+        let r = self.clients[i].read_some(&mut buf[..ATTACHED_READ]);
         let got = matches!(r, Ok(n) if n > 0);
         match r {
             Ok(0) => {
