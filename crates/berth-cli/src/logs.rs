@@ -162,6 +162,19 @@ impl Demux {
         err: &mut dyn Write,
     ) -> io::Result<()> {
         while !data.is_empty() {
+            if self.left == 0 && self.hlen == 0 {
+                // The common case, a whole frame of the current stream in `data`: take
+                // its payload without going through the header state.
+                if let Some(h) = data.first_chunk::<8>() {
+                    let stream = if h[0] == 0 { 1 } else { h[0] };
+                    let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]) as usize;
+                    if stream == self.pending_stream && data.len() - 8 >= len {
+                        self.pending.extend_from_slice(&data[8..8 + len]);
+                        data = &data[8 + len..];
+                        continue;
+                    }
+                }
+            }
             if self.left == 0 && self.hlen < 8 {
                 let take = (8 - self.hlen).min(data.len());
                 self.header[self.hlen..self.hlen + take].copy_from_slice(&data[..take]);
