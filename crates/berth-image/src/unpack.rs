@@ -489,6 +489,13 @@ pub(crate) fn open_parent(
     create: bool,
     raw: &[u8],
 ) -> Result<OwnedFd, ImageError> {
+    // Fast path: the whole parent path in one openat2 that may neither follow a
+    // symlink nor leave `root` (the walk below gives the same directory then). Any
+    // failure (a symlink or `..` on the way, a missing component, an old kernel) takes
+    // the walk.
+    if let Some(fd) = open_beneath(root, comps) {
+        return Ok(fd);
+    }
     // The directories walked below `root`: popping one is `..`.
     let mut stack: Vec<OwnedFd> = Vec::new();
     let mut queue: std::collections::VecDeque<OsString> = comps.iter().cloned().collect();
@@ -541,6 +548,46 @@ pub(crate) fn open_parent(
         Some(fd) => Ok(fd),
         None => root.try_clone_to_owned().ctx(|| "dup root fd".to_string()),
     }
+}
+
+/// `comps` below `root` as a directory, in one `openat2` with `RESOLVE_BENEATH` and
+/// `RESOLVE_NO_SYMLINKS`; `None` when that cannot answer (see [`open_parent`]).
+fn open_beneath(root: BorrowedFd<'_>, comps: &[OsString]) -> Option<OwnedFd> {
+    if comps.is_empty()
+        || comps
+            .iter()
+            .any(|c| matches!(c.as_bytes(), b"" | b"." | b".."))
+    {
+        return None;
+    }
+    let mut path = Vec::with_capacity(comps.iter().map(|c| c.len() + 1).sum());
+    for (i, c) in comps.iter().enumerate() {
+        if i > 0 {
+            path.push(b'/');
+        }
+        path.extend_from_slice(c.as_bytes());
+    }
+    let path = CString::new(path).ok()?;
+    // SAFETY: open_how is plain data; all-zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 reads the path and `how` we own; a non-negative result is a new
+    // descriptor we take ownership of.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: see above.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 /// `name` in `dir` is not a directory: if it is a symlink, queue its target's components
