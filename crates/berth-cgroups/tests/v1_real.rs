@@ -182,8 +182,9 @@ fn processes_join_freeze_thaw_and_show_in_stats() {
     let mut child =
         ChildGuard::busybox_sh("a=$(head -c 2000000 /dev/zero | tr '\\0' a); while :; do :; done");
     cg.add_pid(child.pid()).expect("add_pid");
-    child.go();
+    // Before it runs: once it does, its command substitution forks into the cgroup too.
     assert_eq!(cg.pids().unwrap(), vec![child.pid()]);
+    child.go();
     let own = std::fs::read_to_string(format!("/proc/{}/cgroup", child.pid())).unwrap();
     assert!(own.contains(&format!("memory:/{}/c1", g.parent)), "{own}");
 
