@@ -378,20 +378,18 @@ fn check(method: &str, target: &str, a: &Answer) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn server() -> &'static TestServer {
-    use std::sync::OnceLock;
-    static SRV: OnceLock<TestServer> = OnceLock::new();
-    SRV.get_or_init(|| {
-        let srv = TestServer::start("fuzz");
-        // One real container and image, so routes get past "no such …" sometimes.
-        let r = srv.request(
-            "POST",
-            "/v1.45/containers/create?name=c1",
-            Some(r#"{"Image":"busybox","Cmd":["true"]}"#),
-        );
-        assert_eq!(r.status, 201, "{}", r.text());
-        srv
-    })
+/// One server per test, owned by the test so that dropping it removes its temp dir
+/// (a static would never be dropped and would leave the dir behind).
+fn server(name: &str) -> TestServer {
+    let srv = TestServer::start(name);
+    // One real container and image, so routes get past "no such …" sometimes.
+    let r = srv.request(
+        "POST",
+        "/v1.45/containers/create?name=c1",
+        Some(r#"{"Image":"busybox","Cmd":["true"]}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    srv
 }
 
 /// Statuses seen, to print how the requests were answered (and to see the fuzzing
@@ -424,8 +422,9 @@ fn any_request_gets_a_clean_answer() {
         query(),
         body(),
     );
+    let server = server("fuzz-any");
     let result = runner.run(&strategy, |(route, id, version, q, (ctype, body))| {
-        let srv = server();
+        let srv = &server;
         let (method, path) = route;
         let path = path.replace("{id}", &encode(&id));
         let target = if q.is_empty() {
@@ -454,7 +453,7 @@ fn any_request_gets_a_clean_answer() {
 
 #[test]
 fn server_survives_the_fuzzing() {
-    let srv = server();
+    let srv = &server("fuzz-survive");
     // Raw garbage on the wire, then a normal request.
     for junk in [
         &b"\x00\x01\x02\r\n\r\n"[..],
