@@ -96,7 +96,9 @@ impl Engine {
         let ctr = self.lookup(name)?;
         let rx = ctr.watch.subscribe();
         let w = rx.borrow().clone();
-        let running = lock(&ctr.rec).state.running;
+        // An exit is recorded in the record first and published on the watch after
+        // (with its code): only when both say "not running" is the watch's code final.
+        let running = lock(&ctr.rec).state.running || w.running;
         let immediate = (cond == WaitCondition::NotRunning && !running).then(|| wait_response(&w));
         Ok(WaitHandle {
             rx,
