@@ -143,17 +143,24 @@ fn dockerfile_in_context(root: &Path, file: Option<&str>) -> Result<String, CliE
         })
 }
 
+/// The context as it is sent: a small one whole from memory (with its length, and
+/// without a version handshake first, as it can be sent again), anything else streamed.
+enum Upload {
+    Memory(Vec<u8>),
+    Stream(Box<dyn Read>),
+}
+
 /// `berth build`.
 pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
     let mut q = Query::new();
     for t in &a.tag {
         q = q.add("t", t);
     }
-    let mut tar: Box<dyn Read> = if a.context == "-" {
+    let mut tar: Upload = if a.context == "-" {
         if let Some(f) = &a.file {
             q = q.add("dockerfile", f);
         }
-        Box::new(io::stdin())
+        Upload::Stream(Box::new(io::stdin()))
     } else {
         let root = PathBuf::from(&a.context);
         if !root.is_dir() {
@@ -174,18 +181,18 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
         // Small contexts (nearly all) are built in memory; writing them to a temp file
         // and reading them back was a third of a cached build's time.
         let estimate: u64 = ctx.entries().map(|e| e.size + 1024).sum();
-        let (size, body): (u64, Box<dyn Read>) = if estimate <= IN_MEMORY_CONTEXT {
+        let (size, body): (u64, Upload) = if estimate <= IN_MEMORY_CONTEXT {
             let buf = ctx
                 .write_tar(Vec::with_capacity(estimate as usize + 64 * 1024))
                 .map_err(|e| CliError::msg(e.to_string()))?;
-            (buf.len() as u64, Box::new(io::Cursor::new(buf)))
+            (buf.len() as u64, Upload::Memory(buf))
         } else {
             let mut f = ctx
                 .write_tar(temp_file()?)
                 .map_err(|e| CliError::msg(e.to_string()))?;
             let size = f.stream_position()?;
             f.seek(SeekFrom::Start(0))?;
-            (size, Box::new(f))
+            (size, Upload::Stream(Box::new(f)))
         };
         if !a.quiet {
             println!(
@@ -233,7 +240,10 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
         "POST",
         &format!("/build{}", q.to_suffix()),
         &headers,
-        berth_client::Body::Stream(&mut *tar, "application/x-tar"),
+        match &mut tar {
+            Upload::Memory(b) => berth_client::Body::Bytes(b, "application/x-tar"),
+            Upload::Stream(r) => berth_client::Body::Stream(&mut **r, "application/x-tar"),
+        },
     )?;
     let mut id = None;
     let mut out = io::stdout();

@@ -19,6 +19,9 @@ pub enum Body<'a> {
     Json(Vec<u8>),
     /// A body streamed from a reader with the given content type, sent chunked.
     Stream(&'a mut dyn Read, &'a str),
+    /// A body already in memory with the given content type, sent with its length in
+    /// the head and written in one go (and sent again as is if the version is refused).
+    Bytes(&'a [u8], &'a str),
 }
 
 /// Writes the request line, headers and body to `w`.
@@ -52,6 +55,13 @@ pub fn write_request(
             head.push_str(&format!("Content-Length: {}\r\n\r\n", bytes.len()));
             w.write_all(head.as_bytes())?;
             w.write_all(&bytes)?;
+        }
+        Body::Bytes(bytes, ctype) => {
+            head.push_str(&format!(
+                "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+                bytes.len()
+            ));
+            write_all_vectored(w, head.as_bytes(), bytes)?;
         }
         Body::Stream(r, ctype) => {
             head.push_str(&format!(
@@ -89,6 +99,23 @@ pub fn write_request(
         }
     }
     w.flush()
+}
+
+/// Writes `a` then `b` with as few writes as the socket takes (the body is not copied
+/// behind the head).
+fn write_all_vectored(w: &mut dyn Write, mut a: &[u8], mut b: &[u8]) -> io::Result<()> {
+    while !a.is_empty() || !b.is_empty() {
+        let n = match w.write_vectored(&[io::IoSlice::new(a), io::IoSlice::new(b)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let from_a = n.min(a.len());
+        a = &a[from_a..];
+        b = &b[n - from_a..];
+    }
+    Ok(())
 }
 
 /// Status line and headers of a response.

@@ -269,9 +269,22 @@ impl Client {
         let stream = self.connect()?;
         let mut all_headers = vec![("Connection", "close")];
         all_headers.extend_from_slice(headers);
-        http::write_request(&mut &stream, method, path, &all_headers, body)?;
+        let sent = http::write_request(&mut &stream, method, path, &all_headers, body);
         let mut reader = BufReader::new(stream);
-        let head = http::read_head(&mut reader)?;
+        let head = match sent {
+            Ok(()) => http::read_head(&mut reader)?,
+            // A daemon may answer (a refused version, say) and close before it read a
+            // large body: its answer is still there to read.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                http::read_head(&mut reader).map_err(|_| Error::from(e))?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let kind = head.body_kind(method);
         Ok(Response {
             head,
@@ -291,6 +304,7 @@ impl Client {
         let retry_body = match &body {
             Body::Empty => Some(Body::Empty),
             Body::Json(b) => Some(Body::Json(b.clone())),
+            Body::Bytes(b, t) => Some(Body::Bytes(b, t)),
             Body::Stream(..) => None,
         };
         let (prefix, optimistic) = match retry_body {

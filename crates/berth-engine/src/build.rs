@@ -20,6 +20,8 @@
 //! The builder's trait is blocking; the host runs on a blocking thread and enters the
 //! async engine with the runtime handle captured when the build started.
 
+#[path = "buildctx.rs"]
+mod buildctx;
 #[path = "buildmounts.rs"]
 mod buildmounts;
 
@@ -103,13 +105,15 @@ fn run_build(
 ) {
     let dir = builder_dir(&engine).join(format!("ctx-{}", berth_image::atomic::unique_suffix()));
     let mut out = JsonStream::new(ChanWriter(tx.clone()));
+    let mut extracted = None;
     // A panic in a step must still end the stream with an error line.
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
         || -> std::result::Result<BuildOutcome, BuildError> {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| BuildError::Invalid(format!("error creating build context: {e}")))?;
-            berth_image::unpack(context, &dir, &UnpackOptions::default())
-                .map_err(|e| BuildError::Invalid(format!("error extracting build context: {e}")))?;
+            extracted = Some(buildctx::extract(context, &dir).map_err(|e| {
+                BuildError::Invalid(format!("error extracting build context: {e}"))
+            })?);
             let ctx = BuildContext::from_dir(&dir, &req.dockerfile)?;
             let host = EngineHost {
                 engine: engine.clone(),
@@ -119,6 +123,7 @@ fn run_build(
                 step_mounts: Mutex::new(HashMap::new()),
                 secrets: req.secrets.clone(),
                 secret_env: Mutex::new(Vec::new()),
+                unsynced: std::sync::atomic::AtomicBool::new(false),
             };
             let r = berth_build::build(&host, &ctx, &req.dockerfile, &req.options, &mut out);
             // The build's images (committed with deferred fsyncs) are durable before the
@@ -141,10 +146,20 @@ fn run_build(
             "internal error: the build failed unexpectedly".into(),
         ))
     });
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(dir.with_extension("url"));
+    if let Some(e) = &extracted {
+        buildctx::release(&dir, e);
+    }
     // The build ended: containers it kept (`--rm=false`) are the user's now.
     crate::buildsweep::build_ended(&dir);
+    // The client need not wait for the disk: even an empty directory can take ms to
+    // go. The names are unique; the startup sweep removes what a crash leaves.
+    {
+        let dir = dir.clone();
+        std::thread::spawn(move || {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(dir.with_extension("url"));
+        });
+    }
     let Ok(mut w) = out.into_inner() else { return };
     let line = match &res {
         Ok(o) => {
@@ -199,6 +214,9 @@ pub struct EngineHost {
     secrets: berth_build::BuildSecrets,
     /// Containers of this build whose environment holds an `env=` secret.
     secret_env: Mutex<Vec<String>>,
+    /// Whether this build committed something whose writes were deferred and not yet
+    /// flushed (see [`EngineHost::sync_store`]).
+    unsynced: std::sync::atomic::AtomicBool,
 }
 
 /// Steps on `FROM scratch` (COPY/ADD/WORKDIR; nothing can run there) get a pseudo
@@ -289,9 +307,14 @@ impl EngineHost {
         Ok(id)
     }
 
-    /// Make every deferred write of this build durable (one `syncfs`).
+    /// Make every deferred write of this build durable (one `syncfs`): once, and only when this build committed something since
+    /// the last flush: a build that only hit the cache has nothing of its own to make
+    /// durable (its tag is written with its own fsync), and a `syncfs` would instead
+    /// write out whatever else is dirty, such as the context just extracted.
     fn sync_store(&self) {
-        berth_image::atomic::sync_filesystem(&self.engine.cfg.data_root);
+        if self.unsynced.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            berth_image::atomic::sync_filesystem(&self.engine.cfg.data_root);
+        }
     }
 
     fn is_scratch(&self, id: &str) -> bool {
@@ -814,6 +837,9 @@ impl BuildHost for EngineHost {
     fn commit(&self, req: &CommitRequest) -> std::result::Result<String, HostError> {
         // Intermediate images are made durable in one go before anything refers to
         // them from outside the build (`tag`, the end of the build): see `sync_store`.
+        // Marked before the commit: a commit that fails halfway may still have written.
+        self.unsynced
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         berth_image::atomic::deferred_sync(|| self.commit_now(req))
     }
 

@@ -64,13 +64,36 @@ impl TagStore {
             .cloned()
     }
 
-    /// Point `r` at `id`, replacing what it pointed to.
+    /// Point `r` at `id`, replacing what it pointed to. Pointing it where it already
+    /// points writes nothing (a rebuild from cache tags the same image again: a
+    /// durable rewrite of the file would cost it several ms for no change). A failed
+    /// save leaves the store as it was, so memory never differs from the file.
     pub fn set(&mut self, r: &Reference, id: &ImageId) -> Result<(), ImageError> {
-        self.repos
-            .entry(r.familiar_name())
+        let (name, key) = (r.familiar_name(), r.store_key());
+        if self.repos.get(&name).and_then(|m| m.get(&key)) == Some(id) {
+            return Ok(());
+        }
+        let old = self
+            .repos
+            .entry(name.clone())
             .or_default()
-            .insert(r.store_key(), id.clone());
-        self.save()
+            .insert(key.clone(), id.clone());
+        let saved = self.save();
+        if saved.is_err() {
+            let repo = self.repos.entry(name.clone()).or_default();
+            match old {
+                Some(o) => {
+                    repo.insert(key, o);
+                }
+                None => {
+                    repo.remove(&key);
+                    if repo.is_empty() {
+                        self.repos.remove(&name);
+                    }
+                }
+            }
+        }
+        saved
     }
 
     /// Remove `r`; returns the image it pointed to.
@@ -132,6 +155,29 @@ mod tests {
         let mut t2 = t2;
         assert_eq!(t2.delete(&r).unwrap(), Some(id.clone()));
         assert!(TagStore::load(p).unwrap().references(&id).is_empty());
+    }
+
+    #[test]
+    fn setting_an_unchanged_tag_writes_nothing_and_a_failed_save_changes_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("repositories.json");
+        let (a, b) = (ImageId::of_config(b"a"), ImageId::of_config(b"b"));
+        let r = Reference::parse("app:1").unwrap();
+        let mut t = TagStore::load(p.clone()).unwrap();
+        t.set(&r, &a).unwrap();
+        // Every save replaces the file (a new inode): none means nothing was written.
+        let ino = fs::metadata(&p).unwrap().ino();
+        t.set(&r, &a).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
+        t.set(&r, &b).unwrap();
+        assert_ne!(fs::metadata(&p).unwrap().ino(), ino);
+        assert_eq!(t.get(&r), Some(b.clone()));
+        // A save that fails (the directory is gone) keeps the old value in memory.
+        let mut t = TagStore::load(d.path().join("gone/repositories.json")).unwrap();
+        assert!(t.set(&r, &a).is_err());
+        assert_eq!(t.get(&r), None);
+        assert!(t.references(&a).is_empty());
     }
 
     #[test]

@@ -502,11 +502,18 @@ fn build_from_scratch_with_copy_from_and_metadata_first() {
     let r = build_in(&d, &bad, &["."]);
     assert_eq!(r.status, 1, "{r:#?}");
     assert!(r.stderr.contains("/bin/sh"), "{r:#?}");
-    let left: Vec<_> = fs::read_dir(d.data_root.join("builder"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".json"))
-        .collect();
-    assert!(left.is_empty(), "builder temp files left: {left:?}");
+    // The context directory goes in the background once the build answered.
+    let left = || -> Vec<String> {
+        fs::read_dir(d.data_root.join("builder"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".json"))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !left().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(left().is_empty(), "builder temp files left: {:?}", left());
 }

@@ -453,8 +453,9 @@ fn kill9_during_build_leaves_nothing_and_the_build_then_succeeds() {
     assert_eq!(b.status, 0, "{b:#?}");
     let r = d.berth(["run", "--rm", tag]).ok();
     assert_eq!(r.stdout, "one\npayload\n");
+    // (The context directory goes in the background once the build answered.)
     assert!(
-        builder_leftovers(&d).is_empty(),
+        d.wait_for(10, || builder_leftovers(&d).is_empty()),
         "{:?}",
         builder_leftovers(&d)
     );
