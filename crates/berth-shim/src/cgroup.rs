@@ -15,8 +15,11 @@ fn container_cgroup(task: &Task) -> Option<&str> {
 }
 
 fn open(rel: &str) -> Option<Cgroup> {
-    let h = Hierarchy::detect().ok()?;
-    Cgroup::open(&h, rel).ok()
+    // Detected once: the exit reads the OOM counter and removes the cgroup right
+    // after each other, and each detection parses the mount table.
+    static HIERARCHY: std::sync::OnceLock<Option<Hierarchy>> = std::sync::OnceLock::new();
+    let h = HIERARCHY.get_or_init(|| Hierarchy::detect().ok()).as_ref()?;
+    Cgroup::open(h, rel).ok()
 }
 
 /// Did the kernel's OOM killer kill a process of the container?

@@ -603,10 +603,18 @@ impl Server {
         let mut exit = self.exit.clone().unwrap_or_default();
         exit.oom_killed = cgroup::oom_killed(&self.cfg.task);
         self.exit = Some(exit.clone());
+        // The file must outlive a machine crash only when no engine is waiting for the
+        // exit: a waiting engine records the exit durably itself, and the fsync (ms on
+        // a busy disk) would hold up its answer and every `run --rm`.
+        let engine_waits = self.clients.iter().any(|c| c.mode == Mode::Waiting);
+        let write = if engine_waits {
+            sys::write_replace_nosync
+        } else {
+            sys::write_atomic
+        };
         match serde_json::to_vec(&exit) {
             Ok(json) => {
-                if let Err(e) = sys::write_atomic(std::path::Path::new(&self.cfg.exit_file), &json)
-                {
+                if let Err(e) = write(std::path::Path::new(&self.cfg.exit_file), &json) {
                     crate::diag(&format!("writing {}: {e}", self.cfg.exit_file));
                 }
             }
