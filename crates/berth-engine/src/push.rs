@@ -3,8 +3,8 @@
 //!
 //! For each layer, the candidate blobs are the compressed blobs it was pulled as (from
 //! the distribution metadata, `distribution.rs`) and the layer store's own
-//! `layer.tar.gz`, a gzip of the exact layer tar written once when the layer was
-//! unpacked (so imported and committed layers have a stable digest too). A layer is
+//! `layer.tar.gz`, a gzip of the exact layer tar, written once (for an imported or
+//! committed layer, at its first push) and kept, so the layer has a stable digest. A layer is
 //! skipped when the repository already has a candidate ("Layer already exists"),
 //! mounted from another repository of the same registry known to hold it ("Mounted
 //! from …"), or else uploaded ("Pushed"). The manifest goes up under the tag; its digest
@@ -165,7 +165,8 @@ impl PushJob {
     fn push_layer(&self, chain_id: &str, diff_id: &str) -> Result<Descriptor> {
         let id = short(diff_id);
         let target = self.repo.repository().full_name();
-        let meta = self.images.layers().meta(chain_id)?;
+        // A layer made here is kept plain until its first push needs the gzip.
+        let meta = self.images.layers().compressed(chain_id)?;
         let archive = self
             .images
             .layers()

@@ -6,12 +6,14 @@
 //! the new copy is dropped. A layer dir without a readable `meta.json` is garbage from a
 //! crash and is replaced.
 //!
-//! The original archive is kept next to the unpacked files as `layer.tar.gz` (gzip of
-//! the exact uncompressed stream), so `save` and `push` can reproduce bytes whose digest
-//! is the diff id; re-tarring the unpacked dir would not. A pulled gzip blob is that
-//! archive already: it is hard-linked in ([`KeptArchive`]) instead of compressed again,
-//! which was a third of a pull's CPU time, and `push` then sends the registry's own
-//! bytes back.
+//! The original archive is kept next to the unpacked files, so `save` and `push` can
+//! reproduce bytes whose digest is the diff id; re-tarring the unpacked dir would not.
+//! A pulled gzip blob is that archive already: it is hard-linked in as `layer.tar.gz`
+//! ([`KeptArchive`]) instead of compressed again, which was a third of a pull's CPU
+//! time, and `push` then sends the registry's own bytes back. A layer made here
+//! (commit, build, import, load) keeps its stream as is, `layer.tar`: compressing it
+//! was the biggest CPU cost of a build step, and only a push needs it compressed, which
+//! [`LayerStore::compressed`] does then, once (the gzip replaces the plain copy).
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -44,8 +46,10 @@ pub struct LayerMeta {
     pub archive_size: u64,
 }
 
-/// File name of the kept layer archive inside a layer dir.
+/// File name of the kept compressed layer archive inside a layer dir.
 const ARCHIVE: &str = "layer.tar.gz";
+/// File name of a kept archive not compressed (yet).
+const RAW_ARCHIVE: &str = "layer.tar";
 
 /// A gzip file whose decompressed bytes are the layer tar being unpacked (a verified
 /// registry blob): kept as the layer's archive as is.
@@ -216,24 +220,22 @@ impl LayerStore {
         tar: impl Read,
     ) -> Result<LayerMeta, ImageError> {
         let diff = Self::make_diff_dir(work)?;
-        // Keep a gzip copy of the exact stream while unpacking it.
+        // Keep a plain copy of the exact stream while unpacking it.
         let archive =
-            fs::File::create(work.join(ARCHIVE)).ctx(|| "create layer archive".to_string())?;
-        let gz =
-            flate2::write::GzEncoder::new(HashingWriter::new(archive), flate2::Compression::fast());
+            fs::File::create(work.join(RAW_ARCHIVE)).ctx(|| "create layer archive".to_string())?;
         let mut hashing = HashingReader::new(TeeReader {
             inner: tar,
-            copy: gz,
+            copy: io::BufWriter::with_capacity(256 << 10, archive),
         });
         let opts = UnpackOptions::layer();
         let stats = unpack(&mut hashing, &diff, &opts)?;
         let (diff_id, tar_size, tee) = hashing
             .finish_with_inner()
             .ctx(|| "read layer stream".to_string())?;
-        let (archive_digest, archive_size, file) = tee
+        let file = tee
             .copy
-            .finish()
-            .and_then(|w| w.finish())
+            .into_inner()
+            .map_err(|e| e.into_error())
             .ctx(|| "write layer archive".to_string())?;
         if !crate::atomic::sync_deferred() {
             file.sync_all().ctx(|| "sync layer archive".to_string())?;
@@ -244,8 +246,8 @@ impl LayerStore {
             parent: parent.unwrap_or("").into(),
             size: stats.size,
             tar_size,
-            archive_digest,
-            archive_size,
+            archive_digest: String::new(),
+            archive_size: 0,
         };
         Self::write_meta(work, &meta)?;
         Ok(meta)
@@ -276,9 +278,68 @@ impl LayerStore {
         }
     }
 
+    /// The layer's meta with its compressed archive (`archive_digest`, `archive_size`),
+    /// compressing the plain one kept at its making first if that was not done yet. The
+    /// gzip is written beside it and renamed into place before the meta names it, then
+    /// the plain copy goes: a crash in between leaves a layer that compresses again.
+    pub fn compressed(&self, chain_id: &str) -> Result<LayerMeta, ImageError> {
+        let meta = self.meta(chain_id)?;
+        let dir = self.layer_path(chain_id)?;
+        let raw = dir.join(RAW_ARCHIVE);
+        if !meta.archive_digest.is_empty() || !raw.exists() {
+            return Ok(meta);
+        }
+        let tmp = dir.join(format!(".{ARCHIVE}.{}", unique_suffix()));
+        let res = (|| {
+            let mut input = fs::File::open(&raw).ctx(|| format!("open {}", raw.display()))?;
+            let out = fs::File::create(&tmp).ctx(|| format!("create {}", tmp.display()))?;
+            let mut gz = flate2::write::GzEncoder::new(
+                HashingWriter::new(io::BufWriter::with_capacity(256 << 10, out)),
+                flate2::Compression::fast(),
+            );
+            io::copy(&mut input, &mut gz).ctx(|| format!("compress {}", raw.display()))?;
+            let (digest, size, w) = gz
+                .finish()
+                .and_then(|w| w.finish())
+                .ctx(|| "write layer archive".to_string())?;
+            let file = w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx(|| "write layer archive".to_string())?;
+            file.sync_all().ctx(|| "sync layer archive".to_string())?;
+            fs::rename(&tmp, dir.join(ARCHIVE)).ctx(|| "register layer archive".to_string())?;
+            Ok::<_, ImageError>((digest, size))
+        })();
+        let (digest, size) = match res {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let meta = LayerMeta {
+            archive_digest: digest,
+            archive_size: size,
+            ..meta
+        };
+        let bytes = serde_json::to_vec(&meta)
+            .map_err(|e| ImageError::io("encode layer meta", io::Error::other(e)))?;
+        write_atomic(&dir.join("meta.json"), &bytes).ctx(|| "write layer meta".to_string())?;
+        let _ = fs::remove_file(&raw);
+        Ok(meta)
+    }
+
     /// The layer's original uncompressed archive (digest = diff id) and its length.
     pub fn open_archive(&self, chain_id: &str) -> Result<(Box<dyn Read + Send>, u64), ImageError> {
         let meta = self.meta(chain_id)?;
+        // Kept plain (not pushed yet): as is. (A push compressing it at this moment
+        // removes it only after the gzip is in place; an open file stays readable.)
+        let raw = self.layer_path(chain_id)?.join(RAW_ARCHIVE);
+        if meta.archive_digest.is_empty() {
+            if let Ok(f) = fs::File::open(&raw) {
+                return Ok((Box::new(io::BufReader::new(f)), meta.tar_size));
+            }
+        }
         if meta.archive_digest.is_empty() {
             return Err(ImageError::NotFound(format!(
                 "layer {chain_id} has no stored archive"

@@ -12,7 +12,8 @@
 //! images/sha256/<hex>.json      per-image metadata (parent)
 //! layers/<chain hex>/diff/      an unpacked layer (overlay lower dir)
 //! layers/<chain hex>/meta.json  {diff_id, chain_id, parent, size, tar_size, archive_*}
-//! layers/<chain hex>/layer.tar.gz   the layer's original archive (for save/push)
+//! layers/<chain hex>/layer.tar.gz   the layer's original archive (for save/push);
+//!                                   `layer.tar` for one made here and not pushed yet
 //! repositories.json             tags and digests → image id (Docker's file format)
 //! tmp/                          work dirs of imports/loads in progress (swept at open)
 //! ```

@@ -444,3 +444,39 @@ fn digest_references_resolve_and_list_as_repo_digests() {
         ErrorKind::NotFound
     );
 }
+
+#[test]
+fn an_imported_layer_is_kept_plain_until_compressed_once_for_a_push() {
+    use std::io::Read;
+    let f = Fixture::new();
+    let tar = Tar::new()
+        .dir("etc", 0o755)
+        .file("etc/motd", 0o644, b"hello\n")
+        .finish();
+    f.store.import(&tar[..], Some("plain"), &[], "").unwrap();
+    let chain = sha256(&tar); // a base layer's chain id is its diff id
+    let layers = f.store.layers();
+    let dir = layers.layer_path(&chain).unwrap();
+    assert!(dir.join("layer.tar").exists());
+    assert!(!dir.join("layer.tar.gz").exists());
+    assert!(layers.meta(&chain).unwrap().archive_digest.is_empty());
+    // Read back as is: the exact stream (its digest is the diff id).
+    let (mut r, len) = layers.open_archive(&chain).unwrap();
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).unwrap();
+    assert_eq!((back.len() as u64, &back), (len, &tar));
+
+    // The first push compresses it: the gzip replaces the plain copy and is named in
+    // the meta with its digest and length; a second call changes nothing.
+    let meta = layers.compressed(&chain).unwrap();
+    let gz = fs::read(dir.join("layer.tar.gz")).unwrap();
+    assert_eq!(meta.archive_digest, sha256(&gz));
+    assert_eq!(meta.archive_size, gz.len() as u64);
+    assert!(!dir.join("layer.tar").exists());
+    assert_eq!(layers.meta(&chain).unwrap(), meta);
+    assert_eq!(layers.compressed(&chain).unwrap(), meta);
+    let (mut r, _) = layers.open_archive(&chain).unwrap();
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).unwrap();
+    assert_eq!(back, tar);
+}
