@@ -312,7 +312,10 @@ impl EngineHost {
     /// durable (its tag is written with its own fsync), and a `syncfs` would instead
     /// write out whatever else is dirty, such as the context just extracted.
     fn sync_store(&self) {
-        if self.unsynced.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .unsynced
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             berth_image::atomic::sync_filesystem(&self.engine.cfg.data_root);
         }
     }

@@ -26,10 +26,7 @@ pub(super) struct Extracted {
 }
 
 /// Extract the context stream `context` into the (existing, empty) directory `dir`.
-pub(super) fn extract(
-    context: Box<dyn Read + Send>,
-    dir: &Path,
-) -> Result<Extracted, ImageError> {
+pub(super) fn extract(context: Box<dyn Read + Send>, dir: &Path) -> Result<Extracted, ImageError> {
     let opts = UnpackOptions::default();
     let mut context = context;
     let mut head = Vec::new();
@@ -129,10 +126,7 @@ mod tests {
         }
     }
     fn temp(name: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!(
-            "berth-buildctx-{name}-{}",
-            std::process::id()
-        ));
+        let d = std::env::temp_dir().join(format!("berth-buildctx-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         TempDir(d)

@@ -18,7 +18,9 @@ fn open(rel: &str) -> Option<Cgroup> {
     // Detected once: the exit reads the OOM counter and removes the cgroup right
     // after each other, and each detection parses the mount table.
     static HIERARCHY: std::sync::OnceLock<Option<Hierarchy>> = std::sync::OnceLock::new();
-    let h = HIERARCHY.get_or_init(|| Hierarchy::detect().ok()).as_ref()?;
+    let h = HIERARCHY
+        .get_or_init(|| Hierarchy::detect().ok())
+        .as_ref()?;
     Cgroup::open(h, rel).ok()
 }
 
