@@ -15,7 +15,9 @@
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
 use crate::Engine;
-use berth_logfile::{Entry, Follower, ReadOptions, Record, Stream};
+#[cfg(test)]
+use berth_logfile::Entry;
+use berth_logfile::{Follower, ReadOptions, Record, Stream};
 use berth_types::docker::LogConfig;
 use berth_types::shim::{LogConfig as ShimLogConfig, STREAM_STDERR, STREAM_STDOUT};
 use std::time::{Duration, SystemTime};
@@ -97,6 +99,7 @@ impl Batcher {
     }
 
     /// Add one record; a full batch is returned to be sent.
+    #[cfg(test)]
     fn push(&mut self, e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
         self.push_record(&Record::from(e), opts)
     }
@@ -334,24 +337,31 @@ impl Engine {
             let mut b = Batcher::new(tty);
             loop {
                 let stopped = !watch.borrow_and_update().running;
-                // A torn or rotated-away file yields nothing this round; retry next tick.
-                let batch = f.poll().unwrap_or_default();
+                // Records are framed as they are decoded (borrowed, like the replay's);
+                // the full batches wait here until the poll is done. A torn or
+                // rotated-away file yields nothing this round; retry next tick.
                 let mut past_until = false;
-                for e in &batch {
-                    if opts.until.is_some_and(|u| e.time > u) {
-                        past_until = true;
-                        break;
+                let mut full = Vec::new();
+                let _ = f.poll_records(&mut |r| {
+                    if past_until {
+                        return;
                     }
-                    if opts.since.is_some_and(|s| e.time < s) {
-                        continue;
-                    }
-                    if let Some(c) = b.push(e, &opts) {
-                        if tx.send(c).await.is_err() {
+                    if opts.since.is_some() || opts.until.is_some() {
+                        // As when reading: a record whose time does not parse is
+                        // outside any bound.
+                        let Some(t) = r.time() else { return };
+                        if opts.until.is_some_and(|u| t > u) {
+                            past_until = true;
+                            return;
+                        }
+                        if opts.since.is_some_and(|s| t < s) {
                             return;
                         }
                     }
-                }
-                if let Some(c) = b.take() {
+                    full.extend(b.push_record(r, &opts));
+                });
+                full.extend(b.take());
+                for c in full {
                     if tx.send(c).await.is_err() {
                         return;
                     }
