@@ -77,12 +77,60 @@ impl LogChunk {
     }
 }
 
-/// Size at which a batch of framed records is sent on: large, so a big log is a few
-/// hundred messages and socket writes, not a million.
-pub const BATCH_BYTES: usize = 256 * 1024;
+/// Size at which a batch of framed records is sent on: large, so 100 MB of log is a
+/// hundred messages, thread wake-ups and socket writes, not a million (or a few
+/// thousand with 256 KiB batches, whose hand-offs cost more than the decoding).
+pub const BATCH_BYTES: usize = 1024 * 1024;
 
-/// Batches queued towards the API at most (memory per slow `logs` client).
-const QUEUED_BATCHES: usize = 4;
+/// Batches queued towards the API at most (memory per slow `logs` client); two keep
+/// the decoder busy while the previous batch is written.
+const QUEUED_BATCHES: usize = 2;
+
+/// Spare batch buffers: a batch's memory comes back here once the API has written it
+/// (see [`Recycled`]), so reading a large log reuses a few buffers instead of mapping
+/// and zeroing fresh pages for every megabyte.
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Spare buffers kept at most (the memory a daemon keeps after a large `logs`).
+const SPARE_MAX: usize = 4;
+
+/// Room of a batch buffer: a batch is sent once it reaches [`BATCH_BYTES`], so the
+/// last record (at most a 16 KiB partial line and its prefix) still fits.
+const BATCH_ROOM: usize = BATCH_BYTES + 32 * 1024;
+
+/// An empty batch buffer, a spare one when there is one.
+fn batch_buffer() -> Vec<u8> {
+    crate::lock(&SPARE)
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(BATCH_ROOM))
+}
+
+/// The bytes of a [`LogChunk`] on their way out: when dropped (written), the buffer
+/// becomes a spare for the next batches. Wrap `data` in it where the bytes are
+/// handed on as a shared buffer (the API's `Bytes::from_owner`).
+#[derive(Debug)]
+pub struct Recycled(pub Vec<u8>);
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.0);
+        // Only the batcher's own size: a grown or small buffer is not worth keeping.
+        if v.capacity() != BATCH_ROOM {
+            return;
+        }
+        v.clear();
+        let mut spare = crate::lock(&SPARE);
+        if spare.len() < SPARE_MAX {
+            spare.push(v);
+        }
+    }
+}
 
 /// Collects records into framed batches.
 struct Batcher {
@@ -94,7 +142,7 @@ impl Batcher {
     fn new(tty: bool) -> Batcher {
         Batcher {
             tty,
-            buf: Vec::with_capacity(BATCH_BYTES + 16 * 1024),
+            buf: batch_buffer(),
         }
     }
 
@@ -140,12 +188,19 @@ impl Batcher {
         if self.buf.is_empty() {
             return None;
         }
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH_BYTES + 16 * 1024));
+        let data = std::mem::replace(&mut self.buf, batch_buffer());
         Some(LogChunk {
             stream: STREAM_STDOUT,
             data,
             framed: true,
         })
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        // Its (empty or unsent) buffer is a spare too.
+        drop(Recycled(std::mem::take(&mut self.buf)));
     }
 }
 
@@ -441,6 +496,35 @@ mod tests {
         let big = vec![b'x'; BATCH_BYTES];
         let c = t.push(&e(Stream::Stdout, &big), &opts).unwrap();
         assert_eq!(c.data, big);
+    }
+
+    #[test]
+    fn written_batches_come_back_as_spare_buffers() {
+        let spare_has = |p: *const u8| crate::lock(&SPARE).iter().any(|v| v.as_ptr() == p);
+        let opts = LogsOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let e = Entry {
+            stream: Stream::Stdout,
+            time: SystemTime::UNIX_EPOCH,
+            time_text: String::new(),
+            line: b"x\n".to_vec(),
+        };
+        let mut b = Batcher::new(false);
+        b.push(&e, &opts);
+        let c = b.take().unwrap();
+        let p = c.data.as_ptr();
+        assert!(!spare_has(p));
+        drop(Recycled(c.data));
+        assert!(spare_has(p), "a written batch is kept for reuse");
+        // Emptied first: the next batch starts clean.
+        assert!(crate::lock(&SPARE).iter().all(|v| v.is_empty()));
+        // A buffer that grew past the batch size is let go.
+        let big = Recycled(Vec::with_capacity(BATCH_ROOM * 2));
+        let p = big.0.as_ptr();
+        drop(big);
+        assert!(!spare_has(p));
     }
 
     #[test]
