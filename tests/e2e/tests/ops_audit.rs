@@ -1,8 +1,9 @@
 //! Issue "Operations", gaps found by auditing its text against the tests: `logs -f`
 //! across json-file rotation (stdout and stderr kept apart, no line lost or repeated,
-//! the stream ends with the container), and `logs -f --until` ending at that time
-//! while the container keeps running, with `--since` and `-t` applied to what is
-//! followed.
+//! the stream ends with the container), `logs -f --until` ending at that time while
+//! the container keeps running, with `--since` and `-t` applied to what is followed,
+//! and the real docker CLI reading a log of several batches (multiplexed without a
+//! tty, raw with one) exactly as `berth logs` shows it.
 
 use berth_e2e::*;
 use std::process::{Child, Stdio};
@@ -150,4 +151,66 @@ fn logs_follow_until_ends_while_the_container_runs() {
         assert_eq!(w[1], w[0] + 1, "{out}");
     }
     d.berth(["rm", "-f", "tick"]).ok();
+}
+
+#[test]
+fn docker_cli_reads_large_muxed_and_tty_logs_like_berth() {
+    let d = daemon();
+    if docker_cli().is_none() {
+        eprintln!("docker CLI missing: skipped");
+        return;
+    }
+    // ~1.9 MB of stdout (two engine batches and a part) with stderr lines among it.
+    d.berth([
+        "run",
+        "--name",
+        "big",
+        "busybox",
+        "sh",
+        "-c",
+        "seq 1 250000; echo oops >&2; seq 250001 260000; echo again >&2",
+    ])
+    .ok();
+    d.berth([
+        "run",
+        "-t",
+        "--name",
+        "tty",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ])
+    .ok();
+    let want: String = (1..=260000).map(|i| format!("{i}\n")).collect();
+    for args in [
+        &["logs", "big"][..],
+        &["logs", "--tail", "3", "big"],
+        &["logs", "-t", "--tail", "5", "big"],
+        &["logs", "--details", "--tail", "2", "big"],
+        &["logs", "tty"],
+    ] {
+        let b = d.berth(args).ok();
+        let k = d.docker(args).unwrap().ok();
+        assert_eq!(b.stdout, k.stdout, "{args:?}");
+        assert_eq!(b.stderr, k.stderr, "{args:?}");
+    }
+    let all = d.docker(["logs", "big"]).unwrap().ok();
+    assert!(
+        all.stdout == want,
+        "stdout differs from the container's output"
+    );
+    assert_eq!(all.stderr, "oops\nagain\n");
+    let tail = d.docker(["logs", "--tail", "3", "big"]).unwrap().ok();
+    // Three records in all; where "again" falls among the last stdout lines depends on
+    // which pipe the shim read first, as with Docker.
+    assert_eq!(tail.stdout.lines().count() + tail.stderr.lines().count(), 3);
+    assert!(want.ends_with(&tail.stdout), "{}", tail.stdout);
+    assert!("again\n".ends_with(&tail.stderr), "{}", tail.stderr);
+    // A tty's log is one raw stream: both outputs, with the terminal's line ends.
+    let tty = d.docker(["logs", "tty"]).unwrap().ok();
+    assert_eq!(
+        (tty.stdout.as_str(), tty.stderr.as_str()),
+        ("out\r\nerr\r\n", "")
+    );
 }
