@@ -248,9 +248,9 @@ impl Backend for EngineBackend {
                     },
                 )
                 .await?;
-            // The engine's batches are large (256 KiB): a few in flight keep the pipe full
+            // The engine's batches are large (1 MiB): two in flight keep the pipe full
             // without holding much memory for a slow client.
-            let (tx, rx) = mpsc::channel(4);
+            let (tx, rx) = mpsc::channel(2);
             tokio::spawn(async move {
                 while let Some(c) = s.rx.recv().await {
                     let stream = if c.stream == 2 {
@@ -260,7 +260,8 @@ impl Backend for EngineBackend {
                     };
                     let chunk = LogChunk {
                         stream,
-                        data: Bytes::from(c.data),
+                        // The buffer goes back to the engine once written.
+                        data: Bytes::from_owner(berth_engine::Recycled(c.data)),
                         framed: c.framed,
                     };
                     if tx.send(chunk).await.is_err() {

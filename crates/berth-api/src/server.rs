@@ -89,7 +89,23 @@ pub async fn serve(listener: UnixListener, api: Arc<Api>, shutdown: impl Future<
                 }
             },
         };
+        grow_send_buffer(&stream);
         tokio::spawn(serve_connection(stream, api.clone()));
+    }
+}
+
+/// Send buffer asked for on each accepted unix connection.
+const SEND_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Let a large response (`logs` of a big log, `export`, `save`) cross to the client in
+/// large steps: with the default buffer (about 200 KiB) every batch of a stream is a
+/// few partial writes, each waiting for the client to read and wake the daemon again.
+/// Only bytes in flight use the space, so an idle connection costs nothing. The daemon
+/// runs as root and may go past the system's limit; best effort otherwise.
+fn grow_send_buffer(stream: &tokio::net::UnixStream) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(stream, sockopt::SndBufForce, &SEND_BUFFER).is_err() {
+        let _ = setsockopt(stream, sockopt::SndBuf, &SEND_BUFFER);
     }
 }
 

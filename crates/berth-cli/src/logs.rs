@@ -46,13 +46,11 @@ pub fn logs(c: &Client, a: &LogsArgs) -> CliResult {
         .flag("details", a.details);
     let mut resp = c.container_logs(&a.container, &q)?;
     grow_pipe(libc::STDOUT_FILENO);
-    let stdout = io::stdout();
-    let mut stdout = stdout.lock();
+    let mut stdout = FdWriter::new(libc::STDOUT_FILENO);
     let r = if tty {
         copy_raw(&mut resp, &mut stdout)
     } else {
-        let stderr = io::stderr();
-        let mut stderr = stderr.lock();
+        let mut stderr = FdWriter::new(libc::STDERR_FILENO);
         Demux::new().copy(&mut resp, &mut stdout, &mut stderr)
     };
     match r {
@@ -64,7 +62,33 @@ pub fn logs(c: &Client, a: &LogsArgs) -> CliResult {
 }
 
 /// Size of the blocks read from the daemon.
-const BLOCK: usize = 256 * 1024;
+const BLOCK: usize = 1024 * 1024;
+
+/// Writes straight to a descriptor of the process (stdout, stderr). The demultiplexer
+/// gathers large runs itself; the standard handles would add a lock and, for stdout,
+/// a search for the last newline of every run and a second write for what follows it.
+struct FdWriter(std::mem::ManuallyDrop<std::fs::File>);
+
+impl FdWriter {
+    fn new(fd: libc::c_int) -> FdWriter {
+        use std::os::fd::FromRawFd;
+        // SAFETY: stdout and stderr stay open for the life of the process, and
+        // `ManuallyDrop` keeps the `File` from ever closing them.
+        FdWriter(std::mem::ManuallyDrop::new(unsafe {
+            std::fs::File::from_raw_fd(fd)
+        }))
+    }
+}
+
+impl Write for FdWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Capacity asked for a pipe on stdout.
 const PIPE_SIZE: libc::c_int = 1024 * 1024;

@@ -120,7 +120,7 @@ pub use filters::Filters;
 pub use fsops::{go_file_mode, CommitRequest, PathStat};
 pub use images::ChannelReader;
 pub use lifecycle::{WaitCondition, WaitHandle};
-pub use logs::{frame, parse_timestamp, LogChunk, LogStream, LogsOptions};
+pub use logs::{frame, parse_timestamp, LogChunk, LogStream, LogsOptions, Recycled};
 pub use networking::DEFAULT_NETWORK;
 
 use berth_image::ImageStore;

@@ -15,7 +15,9 @@
 use crate::error::{EngineError, Result};
 use crate::record::ContainerRecord;
 use crate::Engine;
-use berth_logfile::{Entry, Follower, ReadOptions, Record, Stream};
+#[cfg(test)]
+use berth_logfile::Entry;
+use berth_logfile::{Follower, ReadOptions, Record, Stream};
 use berth_types::docker::LogConfig;
 use berth_types::shim::{LogConfig as ShimLogConfig, STREAM_STDERR, STREAM_STDOUT};
 use std::time::{Duration, SystemTime};
@@ -75,12 +77,60 @@ impl LogChunk {
     }
 }
 
-/// Size at which a batch of framed records is sent on: large, so a big log is a few
-/// hundred messages and socket writes, not a million.
-pub const BATCH_BYTES: usize = 256 * 1024;
+/// Size at which a batch of framed records is sent on: large, so 100 MB of log is a
+/// hundred messages, thread wake-ups and socket writes, not a million (or a few
+/// thousand with 256 KiB batches, whose hand-offs cost more than the decoding).
+pub const BATCH_BYTES: usize = 1024 * 1024;
 
-/// Batches queued towards the API at most (memory per slow `logs` client).
-const QUEUED_BATCHES: usize = 4;
+/// Batches queued towards the API at most (memory per slow `logs` client); two keep
+/// the decoder busy while the previous batch is written.
+const QUEUED_BATCHES: usize = 2;
+
+/// Spare batch buffers: a batch's memory comes back here once the API has written it
+/// (see [`Recycled`]), so reading a large log reuses a few buffers instead of mapping
+/// and zeroing fresh pages for every megabyte.
+static SPARE: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Spare buffers kept at most (the memory a daemon keeps after a large `logs`).
+const SPARE_MAX: usize = 4;
+
+/// Room of a batch buffer: a batch is sent once it reaches [`BATCH_BYTES`], so the
+/// last record (at most a 16 KiB partial line and its prefix) still fits.
+const BATCH_ROOM: usize = BATCH_BYTES + 32 * 1024;
+
+/// An empty batch buffer, a spare one when there is one.
+fn batch_buffer() -> Vec<u8> {
+    crate::lock(&SPARE)
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(BATCH_ROOM))
+}
+
+/// The bytes of a [`LogChunk`] on their way out: when dropped (written), the buffer
+/// becomes a spare for the next batches. Wrap `data` in it where the bytes are
+/// handed on as a shared buffer (the API's `Bytes::from_owner`).
+#[derive(Debug)]
+pub struct Recycled(pub Vec<u8>);
+
+impl AsRef<[u8]> for Recycled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Recycled {
+    fn drop(&mut self) {
+        let mut v = std::mem::take(&mut self.0);
+        // Only the batcher's own size: a grown or small buffer is not worth keeping.
+        if v.capacity() != BATCH_ROOM {
+            return;
+        }
+        v.clear();
+        let mut spare = crate::lock(&SPARE);
+        if spare.len() < SPARE_MAX {
+            spare.push(v);
+        }
+    }
+}
 
 /// Collects records into framed batches.
 struct Batcher {
@@ -92,11 +142,12 @@ impl Batcher {
     fn new(tty: bool) -> Batcher {
         Batcher {
             tty,
-            buf: Vec::with_capacity(BATCH_BYTES + 16 * 1024),
+            buf: batch_buffer(),
         }
     }
 
     /// Add one record; a full batch is returned to be sent.
+    #[cfg(test)]
     fn push(&mut self, e: &Entry, opts: &LogsOptions) -> Option<LogChunk> {
         self.push_record(&Record::from(e), opts)
     }
@@ -137,12 +188,19 @@ impl Batcher {
         if self.buf.is_empty() {
             return None;
         }
-        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH_BYTES + 16 * 1024));
+        let data = std::mem::replace(&mut self.buf, batch_buffer());
         Some(LogChunk {
             stream: STREAM_STDOUT,
             data,
             framed: true,
         })
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        // Its (empty or unsent) buffer is a spare too.
+        drop(Recycled(std::mem::take(&mut self.buf)));
     }
 }
 
@@ -334,24 +392,31 @@ impl Engine {
             let mut b = Batcher::new(tty);
             loop {
                 let stopped = !watch.borrow_and_update().running;
-                // A torn or rotated-away file yields nothing this round; retry next tick.
-                let batch = f.poll().unwrap_or_default();
+                // Records are framed as they are decoded (borrowed, like the replay's);
+                // the full batches wait here until the poll is done. A torn or
+                // rotated-away file yields nothing this round; retry next tick.
                 let mut past_until = false;
-                for e in &batch {
-                    if opts.until.is_some_and(|u| e.time > u) {
-                        past_until = true;
-                        break;
+                let mut full = Vec::new();
+                let _ = f.poll_records(&mut |r| {
+                    if past_until {
+                        return;
                     }
-                    if opts.since.is_some_and(|s| e.time < s) {
-                        continue;
-                    }
-                    if let Some(c) = b.push(e, &opts) {
-                        if tx.send(c).await.is_err() {
+                    if opts.since.is_some() || opts.until.is_some() {
+                        // As when reading: a record whose time does not parse is
+                        // outside any bound.
+                        let Some(t) = r.time() else { return };
+                        if opts.until.is_some_and(|u| t > u) {
+                            past_until = true;
+                            return;
+                        }
+                        if opts.since.is_some_and(|s| t < s) {
                             return;
                         }
                     }
-                }
-                if let Some(c) = b.take() {
+                    full.extend(b.push_record(r, &opts));
+                });
+                full.extend(b.take());
+                for c in full {
                     if tx.send(c).await.is_err() {
                         return;
                     }
@@ -431,6 +496,35 @@ mod tests {
         let big = vec![b'x'; BATCH_BYTES];
         let c = t.push(&e(Stream::Stdout, &big), &opts).unwrap();
         assert_eq!(c.data, big);
+    }
+
+    #[test]
+    fn written_batches_come_back_as_spare_buffers() {
+        let spare_has = |p: *const u8| crate::lock(&SPARE).iter().any(|v| v.as_ptr() == p);
+        let opts = LogsOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        let e = Entry {
+            stream: Stream::Stdout,
+            time: SystemTime::UNIX_EPOCH,
+            time_text: String::new(),
+            line: b"x\n".to_vec(),
+        };
+        let mut b = Batcher::new(false);
+        b.push(&e, &opts);
+        let c = b.take().unwrap();
+        let p = c.data.as_ptr();
+        assert!(!spare_has(p));
+        drop(Recycled(c.data));
+        assert!(spare_has(p), "a written batch is kept for reuse");
+        // Emptied first: the next batch starts clean.
+        assert!(crate::lock(&SPARE).iter().all(|v| v.is_empty()));
+        // A buffer that grew past the batch size is let go.
+        let big = Recycled(Vec::with_capacity(BATCH_ROOM * 2));
+        let p = big.0.as_ptr();
+        drop(big);
+        assert!(!spare_has(p));
     }
 
     #[test]

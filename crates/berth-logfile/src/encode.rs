@@ -16,7 +16,7 @@
 
 use crate::scan::{find_quote_or_backslash, find_special};
 use crate::writer::MAX_PARTIAL;
-use crate::{Entry, Record, RecordTime, Stream};
+use crate::{Record, RecordTime, Stream};
 use serde::Deserialize;
 
 /// Append one record (with its trailing `\n`) to `out`.
@@ -449,7 +449,8 @@ fn decode_serde<'a>(line: &[u8], scratch: &'a mut Vec<u8>) -> Option<Record<'a>>
 }
 
 /// [`decode`] into an owned entry.
-pub(crate) fn decode_record(line: &[u8]) -> Option<Entry> {
+#[cfg(test)]
+pub(crate) fn decode_record(line: &[u8]) -> Option<crate::Entry> {
     decode(line, &mut Vec::new())?.to_entry()
 }
 

@@ -8,9 +8,10 @@
 //! over, and continues at the start of the new `path`. A truncated file (`max_file` 1) is
 //! read again from its start.
 
-use crate::encode::decode_record;
+use crate::encode::{decode, decode_own};
 use crate::reader::{forward_records, numbered, open_optional};
-use crate::{Entry, LogError};
+use crate::scan::find_newline;
+use crate::{Entry, LogError, Record};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -63,22 +64,30 @@ impl Follower {
     /// New complete records since the last poll (possibly none).
     pub fn poll(&mut self) -> Result<Vec<Entry>, LogError> {
         let mut out = Vec::new();
+        self.poll_records(&mut |r| out.extend(r.to_entry()))?;
+        Ok(out)
+    }
+
+    /// Like [`Follower::poll`], handing each new record to `sink` borrowed from the
+    /// follower's buffer, as [`crate::read_records`] does: a fast writer's output is
+    /// not an allocation per record.
+    pub fn poll_records(&mut self, sink: &mut impl FnMut(&Record)) -> Result<(), LogError> {
         if self.file.is_none() && !self.open_current(self.start)? {
-            return Ok(out);
+            return Ok(());
         }
-        let n = self.read_available(&mut out)?;
+        let n = self.read_available(sink)?;
         if n >= MAX_READ {
-            return Ok(out);
+            return Ok(());
         }
         // Rotated? Compare the open file with what the path names now.
         let now = std::fs::metadata(&self.path)
             .ok()
             .map(|m| (m.dev(), m.ino()));
         if now == Some(self.id) {
-            return Ok(out);
+            return Ok(());
         }
         // Finish the old file: the writer has closed it before renaming.
-        while self.read_available(&mut out)? >= MAX_READ {}
+        while self.read_available(sink)? >= MAX_READ {}
         let old = self.id;
         self.file = None;
         self.partial.clear();
@@ -95,42 +104,32 @@ impl Follower {
                 }
             }
         }
+        let mut all = |r: &Record| {
+            sink(r);
+            true
+        };
         for p in skipped.iter().rev() {
-            let f = match open_optional(p)? {
-                Some(f) => f,
+            let read = match open_optional(p)? {
+                Some(f) => forward_records(f, u64::MAX, &mut all),
                 None => {
                     // Compressed meanwhile: read the `.gz` instead.
                     let mut gz = p.clone().into_os_string();
                     gz.push(".gz");
                     match open_optional(std::path::Path::new(&gz))? {
-                        Some(f) => {
-                            forward_records(crate::gz::decoder(f), u64::MAX, &mut |r| {
-                                out.extend(r.to_entry());
-                                true
-                            })
-                            .map_err(|source| LogError::Read {
-                                path: p.clone(),
-                                source,
-                            })?;
-                            continue;
-                        }
+                        Some(f) => forward_records(crate::gz::decoder(f), u64::MAX, &mut all),
                         None => continue,
                     }
                 }
             };
-            forward_records(f, u64::MAX, &mut |r| {
-                out.extend(r.to_entry());
-                true
-            })
-            .map_err(|source| LogError::Read {
+            read.map_err(|source| LogError::Read {
                 path: p.clone(),
                 source,
             })?;
         }
         if self.open_current(0)? {
-            self.read_available(&mut out)?;
+            self.read_available(sink)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Open `path` at `offset`; false when it does not exist (yet).
@@ -147,7 +146,7 @@ impl Follower {
     }
 
     /// Read from `offset` to EOF (at most MAX_READ bytes), decode complete lines.
-    fn read_available(&mut self, out: &mut Vec<Entry>) -> Result<usize, LogError> {
+    fn read_available(&mut self, sink: &mut impl FnMut(&Record)) -> Result<usize, LogError> {
         let Some(file) = &self.file else { return Ok(0) };
         let len = file
             .metadata()
@@ -162,6 +161,7 @@ impl Follower {
         if want == 0 {
             return Ok(0);
         }
+        // The buffer (and its capacity) is kept from poll to poll.
         let mut buf = std::mem::take(&mut self.partial);
         let keep = buf.len();
         buf.resize(keep + want, 0);
@@ -174,9 +174,19 @@ impl Follower {
         buf.truncate(keep + n);
         self.offset += n as u64;
         let mut start = 0;
-        while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
-            if let Some(e) = decode_record(&buf[start..start + i + 1]) {
-                out.push(e);
+        let mut scratch = Vec::new();
+        loop {
+            // The writer's own records need no search for their end first.
+            if let Some((r, len)) = decode_own(&buf[start..]) {
+                start += len;
+                sink(&r);
+                continue;
+            }
+            let Some(i) = find_newline(&buf[start..]) else {
+                break;
+            };
+            if let Some(r) = decode(&buf[start..start + i + 1], &mut scratch) {
+                sink(&r);
             }
             start += i + 1;
         }

@@ -36,7 +36,7 @@ pub(crate) fn is_gz(path: &Path) -> bool {
 }
 
 /// A reader of the decompressed bytes of `file`.
-pub(crate) fn decoder(file: File) -> impl Read {
+pub(crate) fn decoder(file: impl Read) -> impl Read {
     flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, file))
 }
 

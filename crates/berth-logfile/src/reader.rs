@@ -5,7 +5,7 @@
 //! end. As in Docker, `tail` picks the last N records first and `since`/`until` then
 //! filter those. Lines that do not parse (a torn last line) are skipped.
 
-use crate::encode::{decode, decode_own, decode_record};
+use crate::encode::{decode, decode_own};
 use crate::scan::find_newline;
 use crate::{Entry, LogError, Record};
 use std::fs::File;
@@ -97,6 +97,10 @@ pub fn read_each(
 
 /// Like [`read_each`] with records borrowed from the reader's buffers: the fast way
 /// through a large log (nothing is allocated per record). Returns the follow offset.
+///
+/// With `tail`, the files are first scanned backwards from the end, only counting
+/// records, to find where the last N begin; the records are then read forwards from
+/// there the same way as a whole log.
 pub fn read_records(
     path: &Path,
     opts: &ReadOptions,
@@ -113,96 +117,132 @@ pub fn read_records(
         Some(f) => complete_end(f, current_end).map_err(|source| read_err(path, source))?,
         None => 0,
     };
+    let mut current = current;
 
-    match opts.tail {
-        Some(0) => {}
-        Some(n) => {
-            // Newest file first, backwards, until N records are found.
-            let mut rev = Vec::new();
-            for p in files.iter().rev() {
-                let (file, end) = if p == path {
-                    match &current {
-                        Some(f) => (
-                            f.try_clone().map_err(|source| read_err(p, source))?,
-                            complete_end,
-                        ),
-                        None => continue,
-                    }
-                } else if crate::gz::is_gz(p) {
-                    // Compressed: no seeking backwards; decode it all, keep the end.
-                    let Some(f) = open_optional(p)? else { continue };
-                    let mut all = Vec::new();
-                    forward_records(crate::gz::decoder(f), u64::MAX, &mut |r| {
-                        all.extend(r.to_entry());
-                        true
-                    })
-                    .map_err(|source| read_err(p, source))?;
-                    let want = n - rev.len();
-                    rev.extend(all.into_iter().rev().take(want));
-                    if rev.len() >= n {
-                        break;
-                    }
-                    continue;
-                } else {
-                    match open_optional(p)? {
-                        Some(f) => {
-                            let len = f.metadata().map_err(|source| read_err(p, source))?.len();
-                            (f, len)
-                        }
-                        None => continue,
-                    }
-                };
-                tail_records(&file, end, n, &mut rev).map_err(|source| read_err(p, source))?;
-                if rev.len() >= n {
-                    break;
-                }
-            }
-            rev.truncate(n);
-            rev.reverse();
-            for e in &rev {
-                let r = Record::from(e);
-                if opts.keep(&r) && !sink(&r) {
-                    break;
-                }
-            }
+    // The parts to read, newest first; each file is opened once, so a rotation while
+    // reading cannot make the two passes of `tail` see different files.
+    let mut parts: Vec<Part> = Vec::new();
+    let mut found = 0;
+    for p in files.iter().rev() {
+        if opts.tail.is_some_and(|n| found >= n) {
+            break;
         }
-        None => {
-            for p in &files {
-                let (file, end) = if p == path {
-                    match &current {
-                        Some(f) => (
-                            f.try_clone().map_err(|source| read_err(p, source))?,
-                            complete_end,
-                        ),
-                        None => continue,
-                    }
-                } else {
-                    match open_optional(p)? {
-                        Some(f) => (f, u64::MAX),
-                        None => continue,
-                    }
-                };
-                let mut stopped = false;
-                let mut keep = |r: &Record| {
-                    if stopped || !opts.keep(r) {
-                        return !stopped;
-                    }
-                    stopped = !sink(r);
-                    !stopped
-                };
-                if crate::gz::is_gz(p) {
-                    forward_records(crate::gz::decoder(file), end, &mut keep)
-                } else {
-                    forward_records(file, end, &mut keep)
-                }
-                .map_err(|source| read_err(p, source))?;
-                if stopped {
-                    break;
-                }
+        let (file, end) = if p == path {
+            match current.take() {
+                Some(f) => (f, complete_end),
+                None => continue,
             }
+        } else {
+            match open_optional(p)? {
+                Some(f) => {
+                    let len = f.metadata().map_err(|source| read_err(p, source))?.len();
+                    (f, len)
+                }
+                None => continue,
+            }
+        };
+        let gz = crate::gz::is_gz(p);
+        let mut from = From::Start;
+        if let Some(n) = opts.tail {
+            let want = n - found;
+            let (count, start) = if gz {
+                count_gz(&file).map(|count| {
+                    let skip = count.saturating_sub(want);
+                    (count - skip, From::Skip(skip))
+                })
+            } else {
+                tail_start(&file, end, want).map(|(count, at)| (count, From::Offset(at)))
+            }
+            .map_err(|source| read_err(p, source))?;
+            found += count;
+            from = start;
+        }
+        parts.push(Part {
+            path: p,
+            file,
+            end,
+            gz,
+            from,
+        });
+    }
+
+    let mut stopped = false;
+    for part in parts.iter().rev() {
+        let mut keep = |r: &Record| {
+            if stopped || !opts.keep(r) {
+                return !stopped;
+            }
+            stopped = !sink(r);
+            !stopped
+        };
+        part.read(&mut keep)
+            .map_err(|source| read_err(part.path, source))?;
+        if stopped {
+            break;
         }
     }
     Ok(complete_end)
+}
+
+/// One file of the log to read, and where its records to read begin.
+struct Part<'a> {
+    path: &'a Path,
+    file: File,
+    /// Bytes of the (uncompressed) file that may be read: up to its last complete
+    /// record for the current file.
+    end: u64,
+    gz: bool,
+    from: From,
+}
+
+/// Where reading a file starts.
+enum From {
+    Start,
+    /// At this byte offset (a plain file).
+    Offset(u64),
+    /// After this many records (a compressed file, which cannot seek).
+    Skip(usize),
+}
+
+impl Part<'_> {
+    fn read(&self, sink: &mut impl FnMut(&Record) -> bool) -> std::io::Result<()> {
+        let mut file = &self.file;
+        // Counted or searched before: start over at the beginning of the file.
+        file.seek(SeekFrom::Start(0))?;
+        match self.from {
+            From::Start => {}
+            From::Offset(at) => {
+                file.seek(SeekFrom::Start(at))?;
+                return forward_records(file, self.end.saturating_sub(at), sink);
+            }
+            From::Skip(mut skip) => {
+                return forward_records(crate::gz::decoder(file), u64::MAX, &mut |r| {
+                    if skip > 0 {
+                        skip -= 1;
+                        return true;
+                    }
+                    sink(r)
+                });
+            }
+        }
+        if self.gz {
+            forward_records(crate::gz::decoder(file), u64::MAX, sink)
+        } else {
+            forward_records(file, self.end, sink)
+        }
+    }
+}
+
+/// Records in a compressed file.
+fn count_gz(file: &File) -> std::io::Result<usize> {
+    let mut count = 0;
+    let mut file = file;
+    file.seek(SeekFrom::Start(0))?;
+    forward_records(crate::gz::decoder(file), u64::MAX, &mut |_| {
+        count += 1;
+        true
+    })?;
+    Ok(count)
 }
 
 fn read_err(path: &Path, source: std::io::Error) -> LogError {
@@ -302,28 +342,31 @@ pub(crate) fn forward_records(
     }
 }
 
-/// Push records of `file` (complete lines before `end`) newest first into `out` until it
-/// holds `need`.
-fn tail_records(file: &File, end: u64, need: usize, out: &mut Vec<Entry>) -> std::io::Result<()> {
+/// Where the last `need` records of `file` (complete lines before `end`) begin, and
+/// how many there are (fewer when the file holds fewer; the offset is then 0). Scans
+/// backwards in blocks and only checks that each line decodes: nothing is kept.
+fn tail_start(file: &File, end: u64, need: usize) -> std::io::Result<(usize, u64)> {
     const BLOCK: u64 = 64 * 1024;
-    let mut file = file;
-    // `buf` holds bytes [pos, line_end): an unfinished (from the back) first line.
+    // `buf` holds bytes [pos, pos + buf.len()): lines not yet counted, the first of
+    // them possibly unfinished (from the back).
     let mut buf: Vec<u8> = Vec::new();
+    let mut scratch = Vec::new();
     let mut pos = end;
     let mut trimmed = false;
-    while out.len() < need {
+    let mut count = 0;
+    let decodes = |line: &[u8], scratch: &mut Vec<u8>| {
+        decode_own(line).is_some() || decode(line, scratch).is_some()
+    };
+    while count < need {
         if pos == 0 {
-            if trimmed && !buf.is_empty() {
-                if let Some(e) = decode_record(&buf) {
-                    out.push(e);
-                }
+            if trimmed && !buf.is_empty() && decodes(&buf, &mut scratch) {
+                count += 1;
             }
-            return Ok(());
+            return Ok((count, 0));
         }
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0u8; (pos - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block)?;
+        read_exact_at(file, &mut block, start)?;
         block.extend_from_slice(&buf);
         buf = block;
         pos = start;
@@ -337,12 +380,12 @@ fn tail_records(file: &File, end: u64, need: usize, out: &mut Vec<Entry>) -> std
             }
         }
         // Peel complete lines off the back: a line starts after the previous '\n'.
-        while out.len() < need && !buf.is_empty() {
+        while count < need && !buf.is_empty() {
             let body_end = buf.len() - 1;
             match buf[..body_end].iter().rposition(|&b| b == b'\n') {
                 Some(j) => {
-                    if let Some(e) = decode_record(&buf[j + 1..]) {
-                        out.push(e);
+                    if decodes(&buf[j + 1..], &mut scratch) {
+                        count += 1;
                     }
                     buf.truncate(j + 1);
                 }
@@ -350,5 +393,5 @@ fn tail_records(file: &File, end: u64, need: usize, out: &mut Vec<Entry>) -> std
             }
         }
     }
-    Ok(())
+    Ok((count, pos + buf.len() as u64))
 }

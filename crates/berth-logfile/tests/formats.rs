@@ -154,3 +154,58 @@ fn sink_sees_every_record_even_without_a_file() {
         ]
     );
 }
+
+#[test]
+fn every_tail_is_the_end_of_the_whole_log() {
+    // Plain and compressed rotated files, both formats' neighbours (garbage lines,
+    // a record with escapes, a long line, stderr), and a torn last line: for every N,
+    // `--tail N` is exactly the last N records of the whole read.
+    for compress in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-json.log");
+        let mut w = Writer::with_options(
+            &path,
+            WriterOptions {
+                format: Format::Json,
+                max_size: 2048,
+                max_file: 5,
+                compress,
+            },
+        )
+        .unwrap();
+        for i in 0..120 {
+            let stream = if i % 7 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            let text = match i % 5 {
+                0 => format!("quote \" tab \t {i}\n"),
+                1 => format!("{}{i}\n", "y".repeat(300)),
+                _ => format!("line {i}\n"),
+            };
+            w.write(stream, text.as_bytes()).unwrap();
+        }
+        w.finish_compression();
+        drop(w);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"garbage\n\n{\"log\":\"torn").unwrap();
+        let whole = read(&path, &ReadOptions::default()).unwrap();
+        assert!(whole.len() > 20, "{}", whole.len());
+        for n in 0..whole.len() + 3 {
+            let tail = read(
+                &path,
+                &ReadOptions {
+                    tail: Some(n),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            let from = whole.len().saturating_sub(n);
+            assert_eq!(tail, whole[from..], "compress {compress} tail {n}");
+        }
+    }
+}

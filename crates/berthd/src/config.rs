@@ -393,6 +393,14 @@ mod tests {
     }
 
     #[test]
+    fn config_file_defaults_to_etc_berth_daemon_json() {
+        // The place of daemon-wide settings (the default log driver and options
+        // among them), named like Docker's.
+        let flags = Flags::parse_from(["berthd"]);
+        assert_eq!(flags.config_file, PathBuf::from("/etc/berth/daemon.json"));
+    }
+
+    #[test]
     fn missing_file_is_fine_and_hosts_parse() {
         let flags = Flags::parse_from(["berthd", "--config-file", "/nonexistent/daemon.json"]);
         let s = flags.resolve().unwrap();

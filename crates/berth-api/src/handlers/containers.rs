@@ -322,8 +322,8 @@ pub async fn logs(api: &Api, ctx: &ReqCtx, id: String) -> Result<Response<Body>,
     }
     let mut stream = api.backend.container_logs(id, opts).await?;
     let tty = stream.tty;
-    // Few messages in flight: the engine sends 256 KiB batches.
-    let (tx, body) = body::channel(4);
+    // Few messages in flight: the engine sends 1 MiB batches.
+    let (tx, body) = body::channel(2);
     tokio::spawn(async move {
         // Also stop when the client leaves while the log is quiet (`logs -f`).
         while let Some(chunk) = tokio::select! {
