@@ -41,5 +41,5 @@ pub use backend::Backend;
 pub use engine::EngineBackend;
 pub use error::ApiError;
 pub use metrics::serve_metrics;
-pub use server::{serve, serve_connection, Api, DaemonConfig};
+pub use server::{serve, serve_connection, Api, DaemonConfig, Reloadable};
 pub use tcp::{serve_tcp, TlsFiles};

@@ -40,6 +40,38 @@ pub struct DaemonConfig {
     pub labels: Vec<String>,
     /// `--insecure-registry` / daemon.json `insecure-registries`, for `/info` RegistryConfig.
     pub insecure_registries: Vec<String>,
+    /// The values of the three above set by the last configuration reload (SIGHUP),
+    /// which replace the startup ones; see [`DaemonConfig::live`].
+    pub reloaded: Arc<std::sync::RwLock<Option<Reloadable>>>,
+}
+
+/// The settings a running daemon can change on a configuration reload (a subset of
+/// Docker's reloadable ones).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reloadable {
+    pub debug: bool,
+    pub labels: Vec<String>,
+    pub insecure_registries: Vec<String>,
+}
+
+impl DaemonConfig {
+    /// The reloadable settings in effect now.
+    pub fn live(&self) -> Reloadable {
+        self.reloaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| Reloadable {
+                debug: self.debug,
+                labels: self.labels.clone(),
+                insecure_registries: self.insecure_registries.clone(),
+            })
+    }
+
+    /// Make `r` the reloadable settings in effect.
+    pub fn set_live(&self, r: Reloadable) {
+        *self.reloaded.write().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    }
 }
 
 impl Default for DaemonConfig {
@@ -53,6 +85,7 @@ impl Default for DaemonConfig {
             debug: false,
             labels: Vec::new(),
             insecure_registries: Vec::new(),
+            reloaded: Arc::default(),
         }
     }
 }

@@ -61,7 +61,8 @@ impl BlobInfo {
 
 /// The pull/push state of one engine.
 pub(crate) struct Distribution {
-    client: std::result::Result<RegistryClient, String>,
+    /// Replaced as a whole when the daemon reloads its insecure registries.
+    client: std::sync::RwLock<std::result::Result<Arc<RegistryClient>, String>>,
     dir: PathBuf,
     meta: Mutex<BTreeMap<String, BlobInfo>>,
     /// Blob digests pulls in progress rely on (count per digest): kept by [`Self::gc`].
@@ -111,6 +112,16 @@ impl Drop for PartialBlob<'_> {
     }
 }
 
+fn make_client(insecure: &[String]) -> std::result::Result<Arc<RegistryClient>, String> {
+    let cfg = RegistryConfig {
+        insecure_registries: insecure.to_vec(),
+        ..RegistryConfig::default()
+    };
+    RegistryClient::new(cfg)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
 /// The hex part of a `sha256:` digest, validated (it becomes a file name).
 fn digest_hex(digest: &str) -> Option<&str> {
     let hex = digest.strip_prefix("sha256:")?;
@@ -134,12 +145,8 @@ impl Distribution {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
-        let cfg = RegistryConfig {
-            insecure_registries: insecure.to_vec(),
-            ..RegistryConfig::default()
-        };
         Distribution {
-            client: RegistryClient::new(cfg).map_err(|e| e.to_string()),
+            client: std::sync::RwLock::new(make_client(insecure)),
             dir,
             meta: Mutex::new(meta),
             pinned: Mutex::new(HashMap::new()),
@@ -234,10 +241,18 @@ impl Distribution {
         }
     }
 
-    pub fn client(&self) -> Result<&RegistryClient> {
+    pub fn client(&self) -> Result<Arc<RegistryClient>> {
         self.client
-            .as_ref()
-            .map_err(|e| EngineError::internal(e.clone()))
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .map_err(EngineError::internal)
+    }
+
+    /// Use `insecure` as the insecure registries from now on (a daemon reload); pulls
+    /// and pushes already running keep the client they started with.
+    pub fn set_insecure_registries(&self, insecure: &[String]) {
+        *self.client.write().unwrap_or_else(|e| e.into_inner()) = make_client(insecure);
     }
 
     /// Where the cached blob `digest` lives (whether or not it is there).

@@ -37,6 +37,19 @@ impl Engine {
         self.publish("image", action, id, "", attrs);
     }
 
+    /// A daemon reload (SIGHUP): the insecure registries take effect for the next pull
+    /// or push, and a `daemon reload` event is published with the daemon's id and the
+    /// settings it now runs with as attributes, as Docker does.
+    pub fn reload(
+        &self,
+        daemon_id: &str,
+        insecure_registries: &[String],
+        attributes: BTreeMap<String, String>,
+    ) {
+        self.dist().set_insecure_registries(insecure_registries);
+        self.publish("daemon", "reload", daemon_id, "", attributes);
+    }
+
     pub(crate) fn publish(
         &self,
         kind: &str,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// The Berth daemon: serves the Docker Engine API.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "berthd", version, about = "Berth container engine daemon")]
 pub struct Flags {
     /// Daemon socket(s) to listen on (unix:///path); repeatable.

@@ -21,7 +21,7 @@ const DEFAULT_SECCOMP: &str = include_str!("../seccomp-default.json");
 
 fn main() {
     let flags = Flags::parse();
-    let settings = match flags.resolve() {
+    let settings = match flags.clone().resolve() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("berthd: {e:#}");
@@ -38,7 +38,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = runtime.block_on(run(settings));
+    let result = runtime.block_on(run(settings, flags));
     // Streams of attached clients may still be running; do not wait for them.
     runtime.shutdown_background();
     if let Err(e) = result {
@@ -48,8 +48,8 @@ fn main() {
 }
 
 /// Log to stderr when `level` is enabled.
-fn log(settings: &Settings, level: LogLevel, msg: &str) {
-    if level >= settings.log_level {
+fn log(_settings: &Settings, level: LogLevel, msg: &str) {
+    if level >= current_log_level() {
         let tag = match level {
             LogLevel::Debug => "debug",
             LogLevel::Info => "info",
@@ -61,7 +61,24 @@ fn log(settings: &Settings, level: LogLevel, msg: &str) {
     }
 }
 
-async fn run(settings: Settings) -> Result<()> {
+/// The log level in effect: set at start, changed by a configuration reload.
+static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+fn set_log_level(level: LogLevel) {
+    LOG_LEVEL.store(level as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn current_log_level() -> LogLevel {
+    match LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => LogLevel::Debug,
+        1 => LogLevel::Info,
+        2 => LogLevel::Warn,
+        _ => LogLevel::Error,
+    }
+}
+
+async fn run(settings: Settings, flags: Flags) -> Result<()> {
+    set_log_level(settings.log_level);
     for dir in [&settings.data_root, &settings.exec_root] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -78,11 +95,13 @@ async fn run(settings: Settings) -> Result<()> {
         debug: settings.log_level == LogLevel::Debug,
         labels: settings.labels.clone(),
         insecure_registries: settings.insecure_registries.clone(),
+        reloaded: Default::default(),
     };
     let engine = berth_engine::Engine::open(engine_config(&settings, &seccomp_path)?)
         .await
         .map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
     let metrics_engine = engine.clone();
+    let reload_engine = engine.clone();
     let backend = Arc::new(berth_api::EngineBackend::new(engine));
     let api = Arc::new(berth_api::Api {
         config: daemon,
@@ -141,7 +160,10 @@ async fn run(settings: Settings) -> Result<()> {
         "Daemon has completed initialization",
     );
 
-    wait_for_signal(&settings).await?;
+    wait_for_signal(&settings, || {
+        reload(&settings, &flags, &api, &reload_engine)
+    })
+    .await?;
     log(
         &settings,
         LogLevel::Info,
@@ -189,9 +211,66 @@ fn engine_config(
     Ok(cfg)
 }
 
-/// Wait for SIGTERM or SIGINT. SIGHUP (a config reload for dockerd) is logged and
-/// ignored rather than killing the daemon.
-async fn wait_for_signal(settings: &Settings) -> Result<()> {
+/// SIGHUP: read the configuration file again (flags still win over it) and apply what
+/// a running daemon can change, as Docker does for its reloadable keys: the log level
+/// (`debug`, `log-level`), `labels` and `insecure-registries`. Then a `daemon reload`
+/// event goes out with the settings in effect. A file that no longer loads is reported
+/// and changes nothing; other keys take effect at the next start.
+fn reload(settings: &Settings, flags: &Flags, api: &berth_api::Api, engine: &berth_engine::Engine) {
+    let new = flags.clone().resolve().and_then(|s| {
+        berth_engine::check_insecure_registries(&s.insecure_registries)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(s)
+    });
+    let new = match new {
+        Ok(s) => s,
+        Err(e) => {
+            log(
+                settings,
+                LogLevel::Error,
+                &format!(
+                    "Error reconfiguring the daemon: unable to configure the Docker daemon with file {}: {e:#}",
+                    flags.config_file.display()
+                ),
+            );
+            return;
+        }
+    };
+    set_log_level(new.log_level);
+    let live = berth_api::Reloadable {
+        debug: new.log_level == LogLevel::Debug,
+        labels: new.labels.clone(),
+        insecure_registries: new.insecure_registries.clone(),
+    };
+    api.config.set_live(live.clone());
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_default();
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let attributes: std::collections::BTreeMap<String, String> = [
+        ("debug", live.debug.to_string()),
+        ("labels", json(&live.labels)),
+        ("insecure-registries", json(&live.insecure_registries)),
+        ("log-driver", new.log_driver.clone()),
+        ("live-restore", "true".to_string()),
+        ("name", hostname),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    log(
+        settings,
+        LogLevel::Info,
+        &format!(
+            "Reloaded configuration: {}",
+            serde_json::to_string(&attributes).unwrap_or_default()
+        ),
+    );
+    engine.reload(&api.config.id, &live.insecure_registries, attributes);
+}
+
+/// Wait for SIGTERM or SIGINT; on SIGHUP run `reload` (the configuration reload).
+async fn wait_for_signal(settings: &Settings, reload: impl Fn()) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -200,11 +279,10 @@ async fn wait_for_signal(settings: &Settings) -> Result<()> {
         tokio::select! {
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = hup.recv() => log(
-                settings,
-                LogLevel::Warn,
-                "SIGHUP: reloading the configuration is not supported; restart berthd instead",
-            ),
+            _ = hup.recv() => {
+                log(settings, LogLevel::Info, "Got signal to reload configuration");
+                reload();
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 /// Networking flags of `berthd`.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub struct NetFlags {
     /// Name of the default bridge interface ("none" disables the default bridge).
     #[arg(short = 'b', long = "bridge")]

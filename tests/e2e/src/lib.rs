@@ -267,6 +267,14 @@ impl Daemon {
         }
     }
 
+    /// Send `sig` to the daemon process.
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on the pid of our own child, which we have not reaped.
+            unsafe { libc::kill(c.id() as i32, sig) };
+        }
+    }
+
     /// Start the daemon again on the same data root.
     pub fn restart(&mut self) {
         self.kill9();

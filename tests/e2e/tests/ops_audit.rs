@@ -2,8 +2,9 @@
 //! across json-file rotation (stdout and stderr kept apart, no line lost or repeated,
 //! the stream ends with the container), `logs -f --until` ending at that time while
 //! the container keeps running, with `--since` and `-t` applied to what is followed,
-//! and the real docker CLI reading a log of several batches (multiplexed without a
-//! tty, raw with one) exactly as `berth logs` shows it.
+//! the real docker CLI reading a log of several batches (multiplexed without a tty,
+//! raw with one) exactly as `berth logs` shows it, and the daemon's own event: a
+//! configuration reload (SIGHUP) applying labels, insecure registries and debug.
 
 use berth_e2e::*;
 use std::process::{Child, Stdio};
@@ -213,4 +214,108 @@ fn docker_cli_reads_large_muxed_and_tty_logs_like_berth() {
         (tty.stdout.as_str(), tty.stderr.as_str()),
         ("out\r\nerr\r\n", "")
     );
+}
+
+/// `daemon reload` events since `since` (unix seconds), as `Type Action ID labels`.
+fn reload_events(d: &Daemon, since: u64) -> Vec<String> {
+    let until = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    d.berth([
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=daemon",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"labels\"}}",
+    ])
+    .ok()
+    .stdout
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn sighup_reloads_labels_registries_and_debug_and_sends_a_daemon_event() {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let d = daemon();
+    let id = d
+        .berth(["info", "-f", "{{.ID}}"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(reload_events(&d, since).is_empty());
+    assert_eq!(d.berth(["info", "-f", "{{.Debug}}"]).ok().stdout, "false\n");
+    std::fs::write(
+        d.root.join("daemon.json"),
+        r#"{"labels": ["tier=front"], "insecure-registries": ["10.99.0.0/16", "reg.test:5000"], "debug": true}"#,
+    )
+    .unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        d.wait_for(10, || reload_events(&d, since).len() == 1),
+        "no reload event: {:?}\n{}",
+        reload_events(&d, since),
+        d.log()
+    );
+    assert_eq!(
+        reload_events(&d, since),
+        [format!("daemon reload {id} [\"tier=front\"]")]
+    );
+    // The new values are in effect: info reports them (both CLIs agree).
+    let info = "{{.Debug}} {{json .Labels}} {{json .RegistryConfig.InsecureRegistryCIDRs}}";
+    let want = "true [\"tier=front\"] [\"::1/128\",\"127.0.0.0/8\",\"10.99.0.0/16\"]\n";
+    assert_eq!(d.berth(["info", "-f", info]).ok().stdout, want);
+    if let Some(r) = d.docker(["info", "-f", info]) {
+        assert_eq!(r.stdout, want, "{r:#?}");
+    }
+    let idx = d
+        .berth(["info", "-f", "{{json .RegistryConfig.IndexConfigs}}"])
+        .ok()
+        .stdout;
+    assert!(idx.contains("\"reg.test:5000\""), "{idx}");
+    let until = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = [
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until,
+        "--filter",
+        "type=daemon",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}}",
+    ];
+    if let Some(r) = d.docker(events) {
+        assert_eq!(r.stdout, format!("daemon reload {id}\n"), "{r:#?}");
+    }
+
+    // A file that does not load changes nothing, sends no event, and the daemon
+    // keeps serving.
+    std::fs::write(d.root.join("daemon.json"), "{not json").unwrap();
+    d.signal(libc::SIGHUP);
+    assert!(
+        d.wait_for(10, || d
+            .log()
+            .contains("unable to configure the Docker daemon")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(reload_events(&d, since).len(), 1);
+    assert_eq!(d.berth(["info", "-f", info]).ok().stdout, want);
 }

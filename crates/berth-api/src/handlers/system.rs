@@ -103,6 +103,7 @@ pub async fn disk_usage(api: &Api) -> Result<Response<Body>, ApiError> {
 fn info_model(api: &Api, c: Counts) -> SystemInfo {
     let host = HostFacts::read();
     let cfg = &api.config;
+    let live = cfg.live();
     let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let pair = |a: &str, b: &str| [a.to_string(), b.to_string()];
     SystemInfo {
@@ -137,7 +138,7 @@ fn info_model(api: &Api, c: Counts) -> SystemInfo {
         ipv4_forwarding: true,
         bridge_nf_iptables: false,
         bridge_nf_ip6tables: false,
-        debug: cfg.debug,
+        debug: live.debug,
         nfd: open_fds() as i64,
         oom_kill_disable: host.cgroup_version == "1",
         ngoroutines: 0,
@@ -153,7 +154,7 @@ fn info_model(api: &Api, c: Counts) -> SystemInfo {
         architecture: std::env::consts::ARCH.into(),
         index_server_address: "https://index.docker.io/v1/".into(),
         registry_config: Some(berth_engine::registry_service_config(
-            &cfg.insecure_registries,
+            &live.insecure_registries,
         )),
         ncpu: host.ncpu as i64,
         mem_total: host.mem_total as i64,
@@ -163,7 +164,7 @@ fn info_model(api: &Api, c: Counts) -> SystemInfo {
         https_proxy: String::new(),
         no_proxy: String::new(),
         name: host.hostname,
-        labels: cfg.labels.clone(),
+        labels: live.labels,
         experimental_build: false,
         server_version: cfg.server_version.clone(),
         runtimes: BTreeMap::from([(
