@@ -371,24 +371,25 @@ impl Engine {
                 let mut b = Batcher::new(tty);
                 let mut open = true;
                 // A torn or vanished file reads as what could be read.
-                let offset = berth_logfile::read_records(&p2, &ropts, &mut |r| {
+                let point = berth_logfile::read_records_to_follow(&p2, &ropts, &mut |r| {
                     if let Some(c) = b.push_record(r, &o2) {
                         open = tx2.blocking_send(c).is_ok();
                     }
                     open
                 })
-                .unwrap_or(0);
+                .unwrap_or_default();
                 if let Some(c) = b.take().filter(|_| open) {
                     open = tx2.blocking_send(c).is_ok();
                 }
-                (offset, open)
+                (point, open)
             })
             .await;
-            let Ok((offset, true)) = replay else { return };
+            let Ok((point, true)) = replay else { return };
             if !follow {
                 return;
             }
-            let mut f = Follower::new(&path, offset);
+            // From the file the replay read, even if it was rotated away meanwhile.
+            let mut f = Follower::after(&path, point);
             let mut b = Batcher::new(tty);
             loop {
                 let stopped = !watch.borrow_and_update().running;

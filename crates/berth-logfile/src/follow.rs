@@ -32,6 +32,8 @@ pub struct Follower {
     partial: Vec<u8>,
     /// Offset to use when the file is first opened.
     start: u64,
+    /// The file `start` belongs to, when known ([`Follower::after`]).
+    start_file: Option<(u64, u64)>,
 }
 
 impl Follower {
@@ -45,7 +47,20 @@ impl Follower {
             offset: 0,
             partial: Vec::new(),
             start: start_offset,
+            start_file: None,
         }
+    }
+
+    /// Follow on from where a read of the log ended ([`crate::read_records_to_follow`]).
+    /// If the file read then was rotated away before the first poll, the follower
+    /// finds it among the rotated files and finishes it first, then the files written
+    /// after it: nothing appended after the read is skipped.
+    pub fn after(path: impl AsRef<Path>, point: crate::FollowPoint) -> Follower {
+        let mut f = Follower::new(path, point.offset);
+        if point.file != (0, 0) {
+            f.start_file = Some(point.file);
+        }
+        f
     }
 
     /// Follow only what is appended from now on.
@@ -72,7 +87,7 @@ impl Follower {
     /// follower's buffer, as [`crate::read_records`] does: a fast writer's output is
     /// not an allocation per record.
     pub fn poll_records(&mut self, sink: &mut impl FnMut(&Record)) -> Result<(), LogError> {
-        if self.file.is_none() && !self.open_current(self.start)? {
+        if self.file.is_none() && !self.open_first()? {
             return Ok(());
         }
         let n = self.read_available(sink)?;
@@ -130,6 +145,36 @@ impl Follower {
             self.read_available(sink)?;
         }
         Ok(())
+    }
+
+    /// The first open: the file of the start offset, wherever rotation moved it (then
+    /// the next poll sees the rotation and goes on through the newer files), else `path`.
+    fn open_first(&mut self) -> Result<bool, LogError> {
+        if let Some(want) = self.start_file.take() {
+            let now = std::fs::metadata(&self.path)
+                .ok()
+                .map(|m| (m.dev(), m.ino()));
+            if now != Some(want) {
+                for k in 1..=64 {
+                    let p = numbered(&self.path, k);
+                    let Ok(m) = std::fs::metadata(&p) else { break };
+                    if (m.dev(), m.ino()) != want {
+                        continue;
+                    }
+                    if let Some(f) = open_optional(&p)? {
+                        self.id = want;
+                        self.offset = self.start.min(m.len());
+                        self.partial.clear();
+                        self.file = Some(f);
+                        return Ok(true);
+                    }
+                    break;
+                }
+                // Gone (deleted or compressed): go on with the newest file.
+                return self.open_current(0);
+            }
+        }
+        self.open_current(self.start)
     }
 
     /// Open `path` at `offset`; false when it does not exist (yet).

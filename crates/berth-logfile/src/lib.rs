@@ -26,7 +26,10 @@ mod scan;
 mod writer;
 
 pub use follow::Follower;
-pub use reader::{read, read_each, read_records, read_with_offset, rotated_paths, ReadOptions};
+pub use reader::{
+    read, read_each, read_records, read_records_to_follow, read_with_offset, rotated_paths,
+    FollowPoint, ReadOptions,
+};
 pub use writer::{Format, RecordSink, Writer, WriterOptions, MAX_PARTIAL};
 
 use std::path::PathBuf;

@@ -106,9 +106,37 @@ pub fn read_records(
     opts: &ReadOptions,
     sink: &mut impl FnMut(&Record) -> bool,
 ) -> Result<u64, LogError> {
+    read_records_to_follow(path, opts, sink).map(|f| f.offset)
+}
+
+/// Where a read of the log ended, to follow on from: the offset after the last
+/// complete record of the file that was current then, and that file's identity, as
+/// it may have been rotated away before the follower opens the log
+/// ([`crate::Follower::after`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FollowPoint {
+    pub offset: u64,
+    /// (dev, ino) of the file; (0, 0) when there was none.
+    pub file: (u64, u64),
+}
+
+/// [`read_records`], returning where a follower must go on.
+pub fn read_records_to_follow(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut impl FnMut(&Record) -> bool,
+) -> Result<FollowPoint, LogError> {
     let files = rotated_paths(path);
     // Fix the end of the current file first, so the offset matches what was read.
     let current = open_optional(path)?;
+    let file_id = match &current {
+        Some(f) => {
+            use std::os::unix::fs::MetadataExt;
+            let m = f.metadata().map_err(|source| read_err(path, source))?;
+            (m.dev(), m.ino())
+        }
+        None => (0, 0),
+    };
     let current_end = match &current {
         Some(f) => f.metadata().map_err(|source| read_err(path, source))?.len(),
         None => 0,
@@ -181,7 +209,10 @@ pub fn read_records(
             break;
         }
     }
-    Ok(complete_end)
+    Ok(FollowPoint {
+        offset: complete_end,
+        file: file_id,
+    })
 }
 
 /// One file of the log to read, and where its records to read begin.

@@ -353,3 +353,37 @@ fn follower_sees_appends_and_rotation() {
         vec![(Stream::Stderr, "new\n".into())]
     );
 }
+
+#[test]
+fn a_follower_started_after_a_rotation_goes_on_from_the_file_that_was_read() {
+    use berth_logfile::read_records_to_follow;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let mut w = Writer::open(&path, 300, 8).unwrap();
+    w.write(Stream::Stdout, b"read 0\nread 1\n").unwrap();
+    let mut seen = Vec::new();
+    let point = read_records_to_follow(&path, &ReadOptions::default(), &mut |r| {
+        seen.extend(r.to_entry());
+        true
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 2);
+    // Between the read and the follower's first poll: more lines, and the file read
+    // rotates away (twice) with some of them.
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        let line = format!("after {i:02} padding padding padding\n");
+        w.write(Stream::Stdout, line.as_bytes()).unwrap();
+        expected.push((Stream::Stdout, line));
+    }
+    assert!(dir.path().join("log.2").exists(), "rotated twice");
+    let mut fol = Follower::after(&path, point);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.extend(lines(&fol.poll().unwrap()));
+    }
+    assert_eq!(got, expected);
+    // A follower that reopens the path by offset alone starts in the wrong file.
+    let mut naive = Follower::new(&path, point.offset);
+    assert_ne!(lines(&naive.poll().unwrap()), expected);
+}
