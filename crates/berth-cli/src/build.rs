@@ -143,6 +143,30 @@ fn dockerfile_in_context(root: &Path, file: Option<&str>) -> Result<String, CliE
         })
 }
 
+/// An empty buffer with room for `cap` bytes whose pages are already mapped: a
+/// context of a few MB otherwise takes a page fault per 4 KiB as the tar is written,
+/// which in a VM was a tenth of a cached build. Best effort (an older kernel just
+/// faults as before).
+fn prefaulted(cap: usize) -> Vec<u8> {
+    let v: Vec<u8> = Vec::with_capacity(cap);
+    // Whole pages inside the allocation only.
+    let page = 4096usize;
+    let start = (v.as_ptr() as usize).div_ceil(page) * page;
+    let end = (v.as_ptr() as usize + cap) / page * page;
+    if end > start {
+        // SAFETY: the range lies inside the Vec's own allocation; MADV_POPULATE_WRITE
+        // only maps its pages (zeroed), it changes no byte we could observe.
+        unsafe {
+            libc::madvise(
+                start as *mut libc::c_void,
+                end - start,
+                libc::MADV_POPULATE_WRITE,
+            )
+        };
+    }
+    v
+}
+
 /// The context as it is sent: a small one whole from memory (with its length, and
 /// without a version handshake first, as it can be sent again), anything else streamed.
 enum Upload {
@@ -183,7 +207,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> CliResult {
         let estimate: u64 = ctx.entries().map(|e| e.size + 1024).sum();
         let (size, body): (u64, Upload) = if estimate <= IN_MEMORY_CONTEXT {
             let buf = ctx
-                .write_tar(Vec::with_capacity(estimate as usize + 64 * 1024))
+                .write_tar(prefaulted(estimate as usize + 64 * 1024))
                 .map_err(|e| CliError::msg(e.to_string()))?;
             (buf.len() as u64, Upload::Memory(buf))
         } else {

@@ -289,14 +289,18 @@ fn main() {
         term::restore_terminal();
         default_hook(info);
     }));
-    // `run` gets a parser of its own (see `cli::RunOnly`): it is the command whose
-    // start-up users feel. Non-UTF-8 arguments still reach clap untouched.
+    // `run` and `build` get a parser of their own (see `cli::RunOnly`): they are the
+    // commands whose start-up users feel. Non-UTF-8 arguments still reach clap
+    // untouched.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let words: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let parsed = if argv_path(&words).first().map(String::as_str) == Some("run") {
+    let parsed = if matches!(
+        argv_path(&words).first().map(String::as_str),
+        Some("run" | "build")
+    ) {
         cli::RunOnly::try_parse_from(&args).map(Cli::from)
     } else {
         Cli::try_parse_from(&args)
