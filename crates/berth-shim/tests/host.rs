@@ -40,11 +40,14 @@ fn attach_start_frames_logs_and_exit_code() {
     let mut att = attach(shim.socket(), false, true, true);
     let mut waiter = connect(shim.socket());
     waiter.write_all(b"{\"op\":\"wait\"}\n").unwrap();
+    // Connected before the start: the process exits at once, and with it the socket.
+    let mut second = connect(shim.socket());
     let r = shim.request(&Request::Start);
     assert!(r.ok, "{r:?}");
     assert_eq!(r.pid, Some(pid));
-    let again = shim.request(&Request::Start);
+    let again = send(&mut second, &Request::Start);
     assert!(!again.ok);
+    drop(second);
 
     let (out, err) = demux(&read_all(&mut att));
     assert_eq!(String::from_utf8(out).unwrap(), "out1\nout2\npart");
