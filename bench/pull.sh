@@ -11,6 +11,12 @@
 #   bench/pull.sh                 # 5 rounds
 #   RUNS=9 bench/pull.sh
 #   PROFILE=1 bench/pull.sh       # and one more Berth pull under `perf record`
+#   BENCH_FS=root bench/pull.sh   # data roots on /tmp's own file system
+#
+# By default both engines keep their data on a fresh journaled ext4 (a loop image, see
+# bench_init): on a root file system without a journal, ext4 skips the inodes freed in
+# the last minutes when it allocates new ones, and each round's `rmi` would slow the
+# next round's unpack several-fold, more with every round.
 #
 # The base layer is `debootstrap --variant=minbase bookworm` (from the Debian mirror apt
 # uses, package lists and .debs removed), cached with the data layers under BENCH_CACHE
@@ -21,6 +27,7 @@
 set -euo pipefail
 RUNS="${RUNS:-5}"
 BENCH_NAME=pull
+BENCH_FS="${BENCH_FS:-ext4}"
 source "$(dirname "$0")/lib.sh"
 bench_init
 cache="${BENCH_CACHE:-/var/cache/berth-bench}"
@@ -126,12 +133,18 @@ check_cold() {
 : >"$work/pull-docker.txt"
 : >"$work/unpack-berth.txt"
 : >"$work/unpack-docker.txt"
+: >"$work/cpu-berth.txt"
 # Each round: the CLIs' `pull`, timed (the headline numbers); then the same pull through
 # the API with each progress message timed on arrival, for the unpack time
 # (bench/pullstream.py explains the arithmetic). Interleaved, so both see the same load.
+# CPU seconds a process has used so far (user + system, all threads).
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 for r in $(seq "$RUNS"); do
   berth_clear
+  b0=$(cpu_s "$(cat "$work/berthd.pid")") r0=$(cpu_s "$(cat "$work/registry.pid")")
   timed berth pull "$ref" >>"$work/pull-berth.txt"
+  echo "$(cpu_s "$(cat "$work/berthd.pid")") $b0 $(cpu_s "$(cat "$work/registry.pid")") $r0" |
+    awk '{ print $1 - $2, $3 - $4 }' >>"$work/cpu-berth.txt"
   check_cold berth
   if [ "$have_docker" = 1 ]; then
     docker_clear
@@ -191,6 +204,8 @@ if have_docker:
     dt = statistics.median(col("unpack-docker", 1))
     line += f"   docker {ud / 1e6 / dt:6.0f} MB/s ({dt:.2f} s)"
 print(line)
+print(f"CPU per Berth pull           berthd {statistics.median(col('cpu-berth')):.2f} s, "
+      f"registry {statistics.median(col('cpu-berth', 1)):.2f} s (medians)")
 print(f"goal: pull <= 1.5 s: {b:.2f} s {'met' if b <= 1.5 else 'NOT met'}")
 if have_docker:
     print(f"goal: pull >= 4x faster than docker: {d / b:.1f}x {'met' if d / b >= 4 else 'NOT met'}")

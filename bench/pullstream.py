@@ -11,6 +11,7 @@ nothing). Usage: pullstream.py SOCKET IMAGE TAG
 """
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -42,6 +43,7 @@ def main():
     order = []  # layer ids in the order they were announced (the manifest's)
     done = {}   # id -> time of "Download complete"
     pulled = {}  # id -> time of "Pull complete"
+    first = {}  # (id, status) -> time it was first seen (for PULLSTREAM_TIMELINE=1)
     while True:
         chunk = resp.read1(65536)
         now = time.monotonic()
@@ -60,6 +62,7 @@ def main():
             if "error" in msg:
                 sys.exit(f"pull: {msg['error']}")
             lid, status = msg.get("id"), msg.get("status", "")
+            first.setdefault((lid, status), now - t0)
             if status == "Pulling fs layer" and lid not in order:
                 order.append(lid)
             elif status == "Download complete":
@@ -75,6 +78,14 @@ def main():
         unpack += pulled[lid] - start
         prev = pulled[lid]
     print(f"{total:.4f} {unpack:.4f} {len(order)}")
+    if os.environ.get("PULLSTREAM_TIMELINE") == "1":
+        # Per layer, seconds from the request: download start and end, extract start,
+        # pull complete.
+        for lid in order:
+            cols = [first.get((lid, s)) for s in
+                    ("Downloading", "Download complete", "Extracting", "Pull complete")]
+            print(lid, " ".join("-" if c is None else f"{c:6.3f}" for c in cols),
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":
