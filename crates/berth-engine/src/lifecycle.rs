@@ -311,12 +311,23 @@ impl Engine {
             self.connect_pending(ctr, pa).await;
         }
 
-        let started = shimctl::request(&ctr.socket, &Request::Start).await;
-        match started {
-            Ok(r) if r.ok => {}
-            Ok(r) => return Err(self.start_failed(ctr, &r.error, r.exit_code)),
-            Err(e) => return Err(self.start_failed(ctr, &e.message, None)),
+        // `wait` goes with `start` on one connection, which then belongs to the exit
+        // monitor: the shim has a waiting engine before the process runs, so it answers
+        // the exit at once and skips the fsync of `exit.json` that only matters when
+        // nobody is listening (a short-lived process otherwise exits before the
+        // monitor connects).
+        let started = async {
+            let mut conn = shimctl::connect(&ctr.socket).await?;
+            shimctl::send_all(&mut conn, &[Request::Start, Request::Wait]).await?;
+            let reply = shimctl::read_reply(&mut conn).await?;
+            Ok::<_, EngineError>((reply, conn))
         }
+        .await;
+        let waiting = match started {
+            Ok((r, conn)) if r.ok => conn,
+            Ok((r, _)) => return Err(self.start_failed(ctr, &r.error, r.exit_code)),
+            Err(e) => return Err(self.start_failed(ctr, &e.message, None)),
+        };
 
         let snap = {
             let mut r = lock(&ctr.rec);
@@ -346,7 +357,7 @@ impl Engine {
             w.error.clear();
         });
         self.container_event(&snap, "start", &[]);
-        self.spawn_monitor(ctr.clone(), pid);
+        self.spawn_monitor(ctr.clone(), pid, Some(waiting));
         self.spawn_health(ctr.clone());
         Ok(())
     }

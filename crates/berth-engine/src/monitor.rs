@@ -19,17 +19,20 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::net::UnixStream;
 
 /// Exit code recorded when the shim vanished without an exit record.
 pub const SHIM_DIED_EXIT_CODE: i32 = 137;
 
 impl Engine {
-    /// Starts the exit monitor of a container that runs with init `pid`.
-    pub(crate) fn spawn_monitor(&self, ctr: Arc<Ctr>, pid: i32) {
+    /// Starts the exit monitor of a container that runs with init `pid`. `waiting` is a
+    /// connection on which `wait` was already sent (the start sends it with `start`).
+    pub(crate) fn spawn_monitor(&self, ctr: Arc<Ctr>, pid: i32, waiting: Option<UnixStream>) {
         let Some(engine) = self.arc() else { return };
         tokio::spawn(async move {
+            let mut waiting = waiting;
             let exit = loop {
-                if let Some(exit) = wait_for_exit(&ctr).await {
+                if let Some(exit) = wait_for_exit_on(&ctr, waiting.take()).await {
                     break exit;
                 }
                 if !shim_alive(&ctr.paths) {
@@ -181,12 +184,22 @@ pub(crate) fn reset_restart_state(ctr: &Ctr) {
 /// Blocks (asynchronously) until the shim reports the exit, or returns what the disk
 /// says when the shim is gone; `None` when there is no exit record either.
 pub(crate) async fn wait_for_exit(ctr: &Arc<Ctr>) -> Option<ExitStatus> {
-    if let Ok(mut conn) = shimctl::connect(&ctr.socket).await {
-        if shimctl::send(&mut conn, &Request::Wait).await.is_ok() {
-            if let Ok(reply) = shimctl::read_reply(&mut conn).await {
-                if let Some(exit) = reply.exit {
-                    return Some(exit);
-                }
+    wait_for_exit_on(ctr, None).await
+}
+
+/// [`wait_for_exit`] on a connection where `wait` was already sent, if given.
+async fn wait_for_exit_on(ctr: &Arc<Ctr>, waiting: Option<UnixStream>) -> Option<ExitStatus> {
+    let conn = match waiting {
+        Some(c) => Some(c),
+        None => match shimctl::connect(&ctr.socket).await {
+            Ok(mut c) => shimctl::send(&mut c, &Request::Wait).await.ok().map(|()| c),
+            Err(_) => None,
+        },
+    };
+    if let Some(mut conn) = conn {
+        if let Ok(reply) = shimctl::read_reply(&mut conn).await {
+            if let Some(exit) = reply.exit {
+                return Some(exit);
             }
         }
     }

@@ -194,7 +194,7 @@ impl Engine {
                         r.state.status = if frozen { "paused" } else { "running" }.into();
                     }
                 }
-                self.spawn_monitor(ctr.clone(), pid);
+                self.spawn_monitor(ctr.clone(), pid, None);
                 self.spawn_health(ctr);
             }
         }

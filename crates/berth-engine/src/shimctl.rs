@@ -70,10 +70,18 @@ pub async fn connect(socket: &Path) -> Result<UnixStream> {
 
 /// Sends one request line.
 pub async fn send(conn: &mut UnixStream, req: &Request) -> Result<()> {
-    let mut line = serde_json::to_vec(req)
-        .map_err(|e| EngineError::internal(format!("encoding shim request: {e}")))?;
-    line.push(b'\n');
-    conn.write_all(&line)
+    send_all(conn, std::slice::from_ref(req)).await
+}
+
+/// Sends request lines in one write; the shim answers them in order.
+pub async fn send_all(conn: &mut UnixStream, reqs: &[Request]) -> Result<()> {
+    let mut lines = Vec::with_capacity(32 * reqs.len());
+    for req in reqs {
+        serde_json::to_writer(&mut lines, req)
+            .map_err(|e| EngineError::internal(format!("encoding shim request: {e}")))?;
+        lines.push(b'\n');
+    }
+    conn.write_all(&lines)
         .await
         .map_err(|e| EngineError::io("writing to shim", e))
 }
