@@ -63,7 +63,7 @@ bench_cleanup() {
   stop_pidfile "$work/registry.pid"
   sleep 0.2
   for p in $(ours); do kill -KILL "$p" 2>/dev/null; done
-  for f in "$work"/data/containers/*/shim.pid "$work"/data/containers/*/init.pid; do
+  for f in "$work"/run/c/*/shim.pid "$work"/run/c/*/init.pid; do
     [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
   done
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -87,8 +87,16 @@ make_bridge() {
 berth() { "$bin/berth" -H "unix://$bsock" "$@"; }
 dk() { DOCKER_HOST="unix://$dsock" docker "$@"; }
 
+# An exec root on a tmpfs of its own, as /run is on a host (both engines keep sockets,
+# pid files and exit records there).
+exec_root_tmpfs() {
+  mkdir -p "$1"
+  mountpoint -q "$1" || mount -t tmpfs -o mode=0711 tmpfs "$1"
+}
+
 # start_berthd [extra berthd flags...]: debug log in $work/berthd.log.
 start_berthd() {
+  exec_root_tmpfs "$work/run"
   echo '{}' >"$work/berthd.json"
   "$bin/berthd" -H "unix://$bsock" --data-root "$work/data" --exec-root "$work/run" \
     --cgroup-parent "berth-$tag" --config-file "$work/berthd.json" \
@@ -104,6 +112,7 @@ start_berthd() {
 start_dockerd() {
   have_docker=0
   command -v dockerd >/dev/null || { echo "no dockerd: Berth numbers only" >&2; return 0; }
+  exec_root_tmpfs "$work/dexec"
   dockerd --data-root "$work/docker" --exec-root "$work/dexec" -H "unix://$dsock" \
     --pidfile "$work/dockerd.pid" --cgroup-parent "docker-$tag" \
     --iptables=false --ip-forward=false "$@" >"$work/dockerd.log" 2>&1 &

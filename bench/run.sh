@@ -52,7 +52,7 @@ cleanup() {
   fi
   sleep 0.2
   for p in $(ours); do kill -KILL "$p" 2>/dev/null; done
-  for f in "$work"/data/containers/*/shim.pid "$work"/data/containers/*/init.pid; do
+  for f in "$work"/run/c/*/shim.pid "$work"/run/c/*/init.pid; do
     [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
   done
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -69,6 +69,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 scripts/busybox-rootfs.sh "$work/busybox.tar" >/dev/null
+
+# Exec roots on tmpfs, as /run is on a host (both engines keep sockets, pid files and
+# exit records there).
+for d in "$work/run" "$work/dexec"; do
+  mkdir -p "$d"
+  mount -t tmpfs -o mode=0711 tmpfs "$d"
+done
 
 # Berth.
 echo '{}' >"$work/none.json"

@@ -290,7 +290,7 @@ impl Engine {
             }
         }
 
-        let paths = ContainerPaths::new(&self.containers_dir(), id);
+        let paths = self.container_paths(id);
         let mut rec = ContainerRecord {
             id: id.to_string(),
             name: name.to_string(),
@@ -522,7 +522,7 @@ impl Engine {
                 break;
             }
             let (size_rw, size_root_fs) = if opts.size {
-                let up = ContainerPaths::new(&self.containers_dir(), &r.id).upper();
+                let up = self.container_paths(&r.id).upper();
                 let rw = dir_size(&up) as i64;
                 let img = self
                     .images
@@ -672,10 +672,12 @@ impl Engine {
     /// Removes a stopped container's state everywhere. Caller holds `op`.
     pub(crate) async fn destroy(&self, ctr: &Arc<Ctr>, snap: &ContainerRecord) -> Result<()> {
         let dir = ctr.paths.dir.clone();
+        let run = ctr.paths.run.clone();
         let socket = ctr.socket.clone();
         let trash = self.cfg.data_root.join(TRASH_DIR);
         let res = tokio::task::spawn_blocking(move || {
             let _ = std::fs::remove_file(&socket);
+            let _ = std::fs::remove_dir_all(&run);
             // One rename takes the directory out of `containers/` (the id and name are
             // free at once, `wait condition=removed` answers without waiting for the
             // disk); its content, the writable layer above all, is deleted in the

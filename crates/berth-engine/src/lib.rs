@@ -95,6 +95,7 @@ mod logs;
 pub mod metrics;
 mod monitor;
 pub mod names;
+mod netpool;
 mod networking;
 mod pull;
 mod push;
@@ -252,6 +253,8 @@ pub struct Engine {
     net: Option<Arc<networking::Networking>>,
     /// Named and anonymous volumes (`<data-root>/volumes`, see volumes.rs).
     volumes: Arc<berth_volume::VolumeStore>,
+    /// Network namespaces made ahead for the next starts (netpool.rs).
+    netns_pool: Arc<netpool::NetnsPool>,
     me: Weak<Engine>,
 }
 
@@ -312,6 +315,16 @@ impl Engine {
 
     pub(crate) fn containers_dir(&self) -> PathBuf {
         self.cfg.data_root.join("containers")
+    }
+
+    /// Where containers' runtime files live (see [`record::ContainerPaths`]).
+    pub(crate) fn run_root(&self) -> PathBuf {
+        self.cfg.exec_root.join("c")
+    }
+
+    /// The paths of container `id`.
+    pub(crate) fn container_paths(&self, id: &str) -> record::ContainerPaths {
+        record::ContainerPaths::new(&self.containers_dir(), &self.run_root(), id)
     }
 
     pub(crate) fn socket_path(&self, id: &str) -> PathBuf {

@@ -163,7 +163,10 @@ impl Engine {
         for f in [p.exit(), p.shim_pid(), p.init_pid(), ctr.socket.clone()] {
             let _ = std::fs::remove_file(f);
         }
-        if let Some(dir) = ctr.socket.parent() {
+        for dir in [ctr.socket.parent(), Some(p.run.as_path())]
+            .into_iter()
+            .flatten()
+        {
             std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
@@ -227,11 +230,19 @@ impl Engine {
             }
             Ok(r.state.pid as i32)
         };
-        let net = match hc.network_mode.as_str() {
+        let mut net = match hc.network_mode.as_str() {
             "host" => NsMode::Host,
             m if m.starts_with("container:") => ns_mode(m, "net", &join)?,
             _ => NsMode::New,
         };
+        // A spare namespace made ahead replaces a new one (netpool.rs); it stays open
+        // here until the shim has created the process, which joined it by then.
+        let spare = (net == NsMode::New)
+            .then(|| self.netns_pool.take())
+            .flatten();
+        if let Some(s) = &spare {
+            net = NsMode::Join(format!("/proc/self/fd/{}", s.raw_fd()));
+        }
         let namespaces = Namespaces {
             mount: NsMode::New,
             uts: if hc.uts_mode == "host" || host_net {
@@ -290,7 +301,13 @@ impl Engine {
         // Rewritten before every start: no need to survive a crash of the machine.
         crate::record::write_json_replace(&p.shim_config(), &shim_cfg)?;
 
-        let reply = shimctl::spawn(&self.cfg.shim_binary, &p.shim_config()).await?;
+        let reply = shimctl::spawn_with_fd(
+            &self.cfg.shim_binary,
+            &p.shim_config(),
+            spare.as_ref().map(|s| s.raw_fd()),
+        )
+        .await?;
+        drop(spare);
         if !reply.ok {
             return Err(self.start_failed(ctr, &reply.error, reply.exit_code));
         }

@@ -242,7 +242,7 @@ pub(crate) fn shim_alive(paths: &ContainerPaths) -> bool {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     // Compared by its last components: the daemon that spawned it may have spelled the
     // data root differently.
-    let Some(id) = paths.dir.file_name() else {
+    let Some(id) = paths.run.file_name() else {
         return false;
     };
     let tail = std::path::Path::new(id).join("shim.json");
@@ -346,8 +346,8 @@ mod tests {
             std::process::id(),
             SystemTime::now()
         )));
-        let paths = ContainerPaths::new(&t.0, "abc123");
-        std::fs::create_dir_all(&paths.dir).unwrap();
+        let paths = ContainerPaths::new(&t.0.join("containers"), &t.0.join("c"), "abc123");
+        std::fs::create_dir_all(&paths.run).unwrap();
         // No pid file.
         assert!(!shim_alive(&paths));
         // A live process with another command line (this test).

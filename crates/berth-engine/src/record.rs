@@ -151,35 +151,42 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     }
 }
 
-/// Paths of a container's files.
+/// Paths of a container's files: its state under the data root (`dir`), and what only
+/// matters while its shim lives under the exec root (`run`, `/run/berth/c/<id>`, a
+/// tmpfs on a normal host, like the shim sockets): the shim's config, pid files, exit
+/// record and diagnostics. Those files are made and replaced at every start and exit;
+/// on a disk each is an inode allocated and freed, which is where a start spent much of
+/// its file system time.
 #[derive(Debug, Clone)]
 pub struct ContainerPaths {
     pub dir: PathBuf,
+    pub run: PathBuf,
 }
 
 impl ContainerPaths {
-    pub fn new(containers_dir: &Path, id: &str) -> ContainerPaths {
+    pub fn new(containers_dir: &Path, run_root: &Path, id: &str) -> ContainerPaths {
         ContainerPaths {
             dir: containers_dir.join(id),
+            run: run_root.join(id),
         }
     }
     pub fn config(&self) -> PathBuf {
         self.dir.join(CONFIG_FILE)
     }
     pub fn shim_config(&self) -> PathBuf {
-        self.dir.join("shim.json")
+        self.run.join("shim.json")
     }
     pub fn log(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}-json.log"))
     }
     pub fn shim_pid(&self) -> PathBuf {
-        self.dir.join("shim.pid")
+        self.run.join("shim.pid")
     }
     pub fn init_pid(&self) -> PathBuf {
-        self.dir.join("init.pid")
+        self.run.join("init.pid")
     }
     pub fn exit(&self) -> PathBuf {
-        self.dir.join("exit.json")
+        self.run.join("exit.json")
     }
     pub fn hostname(&self) -> PathBuf {
         self.dir.join("hostname")
@@ -200,7 +207,7 @@ impl ContainerPaths {
         self.dir.join("seccomp.json")
     }
     pub fn exec_dir(&self) -> PathBuf {
-        self.dir.join("exec")
+        self.run.join("exec")
     }
 }
 

@@ -10,7 +10,7 @@
 
 use crate::error::{EngineError, Result};
 use crate::monitor::{shim_alive, shim_died};
-use crate::record::{read_json, ContainerPaths, ContainerRecord, CONFIG_FILE};
+use crate::record::{read_json, ContainerRecord, CONFIG_FILE};
 use crate::{lock, shimctl, Engine, EngineConfig};
 use berth_image::ImageStore;
 use berth_types::shim::{ExitStatus, Request};
@@ -52,6 +52,7 @@ impl Engine {
             dist: std::sync::OnceLock::new(),
             net,
             volumes,
+            netns_pool: Arc::new(crate::netpool::NetnsPool::default()),
             me: me.clone(),
         });
         engine.restore_volumes();
@@ -59,6 +60,7 @@ impl Engine {
         // Step containers and work dirs of builds the previous daemon died in.
         engine.sweep_interrupted_builds().await;
         engine.sweep_orphan_layers().await;
+        engine.netns_pool.refill();
         Ok(engine)
     }
 
@@ -104,10 +106,11 @@ impl Engine {
         let mut to_start = Vec::new();
         for e in rd.flatten() {
             let id = e.file_name().to_string_lossy().into_owned();
-            let paths = ContainerPaths::new(&dir, &id);
+            let paths = self.container_paths(&id);
             let config = paths.dir.join(CONFIG_FILE);
             if !config.exists() {
                 sweep_orphan(&paths.dir);
+                let _ = std::fs::remove_dir_all(&paths.run);
                 continue;
             }
             let Some(mut rec) = read_json::<ContainerRecord>(&config) else {
@@ -128,6 +131,7 @@ impl Engine {
             // A removal interrupted by a crash: finish it.
             if rec.state.status == "removing" {
                 let _ = std::fs::remove_dir_all(&paths.dir);
+                let _ = std::fs::remove_dir_all(&paths.run);
                 continue;
             }
             rec.state.restarting = false;

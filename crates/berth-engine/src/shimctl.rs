@@ -9,6 +9,8 @@
 use crate::error::{EngineError, Result};
 use berth_types::shim::{Reply, Request};
 use std::io::{BufRead, BufReader};
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -22,15 +24,39 @@ const SPAWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// with 126/127). The shim keeps running (it calls `setsid`); a thread reaps it when it
 /// exits so it never lingers as a zombie of the daemon.
 pub async fn spawn(shim_binary: &Path, config: &Path) -> Result<Reply> {
+    spawn_with_fd(shim_binary, config, None).await
+}
+
+/// [`spawn`], with descriptor `inherit` of this process open in the shim under the same
+/// number (the config names it as `/proc/self/fd/<n>`).
+pub async fn spawn_with_fd(
+    shim_binary: &Path,
+    config: &Path,
+    inherit: Option<RawFd>,
+) -> Result<Reply> {
     let bin = shim_binary.to_path_buf();
     let cfg = config.to_path_buf();
     let task = tokio::task::spawn_blocking(move || -> Result<Reply> {
-        let mut child = Command::new(&bin)
-            .arg("run")
+        let mut cmd = Command::new(&bin);
+        cmd.arg("run")
             .arg(&cfg)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(fd) = inherit {
+            // SAFETY: runs in the forked child before exec and only clears the
+            // close-on-exec flag of a descriptor the caller keeps open meanwhile
+            // (fcntl is async-signal-safe).
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .spawn()
             .map_err(|e| EngineError::io(format!("starting shim {}", bin.display()), e))?;
         let stdout = child.stdout.take();
@@ -47,7 +73,7 @@ pub async fn spawn(shim_binary: &Path, config: &Path) -> Result<Reply> {
             .map_err(|e| EngineError::io("reading shim reply", e))?;
         if line.trim().is_empty() {
             return Err(EngineError::internal(
-                "shim exited without a reply (see shim.log in the container directory)",
+                "shim exited without a reply (see shim.log in the container's directory under the exec root)",
             ));
         }
         serde_json::from_str(line.trim())

@@ -99,12 +99,12 @@ fn shim_gone_without_exit_record_is_137() {
             .await
             .unwrap();
         e.start("xx").await.unwrap();
-        let dir = fx.cfg.data_root.join("containers").join(&c.id);
+        let dir = fx.cfg.exec_root.join("c").join(&c.id);
         (c.id, dir.join("shim.pid"))
     });
     rt1.shutdown_timeout(Duration::from_secs(5));
     // Kill the shim and the container hard: no exit record is written.
-    let dir = fx.cfg.data_root.join("containers").join(&id);
+    let dir = fx.cfg.exec_root.join("c").join(&id);
     for f in [dir.join("init.pid"), shim_pid_file] {
         let pid: i32 = std::fs::read_to_string(f).unwrap().trim().parse().unwrap();
         // SAFETY: kill(2) of processes this test started.

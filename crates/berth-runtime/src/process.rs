@@ -12,8 +12,8 @@
 //! before it clones, so the container never runs outside it. Errors in either stage are
 //! sent to the caller over the socket (see `ipc`) and returned by `create`.
 //!
-//! Fast path (most containers: no user namespace, no namespace joined, a
-//! single-threaded caller such as the shim): no stage 1. The caller creates the
+//! Fast path (most containers: no user namespace, no namespace joined but a network
+//! one, a single-threaded caller such as the shim): no stage 1. The caller creates the
 //! container process directly with `clone3(CLONE_NEWPID | CLONE_INTO_CGROUP)`; the
 //! process joins its v1 cgroups, unshares the other namespaces itself and goes on as
 //! stage 2. One process creation, exit and reap less on every start.
@@ -216,8 +216,11 @@ fn single_stage(task: Task) -> bool {
         return false;
     };
     let n = &spec.namespaces;
+    // A network namespace can be joined by the process itself (it applies to the
+    // joiner at once, unlike a pid namespace): the engine hands out spare ones made
+    // ahead of time this way.
     n.user == NsMode::Host
-        && [&n.mount, &n.uts, &n.ipc, &n.pid, &n.net, &n.cgroup]
+        && [&n.mount, &n.uts, &n.ipc, &n.pid, &n.cgroup]
             .iter()
             .all(|m| !matches!(m, NsMode::Join(_)))
 }
@@ -467,6 +470,15 @@ enum NsOp {
     Join(OwnedFd),
 }
 
+impl NsOp {
+    fn fd(&self) -> Option<RawFd> {
+        match self {
+            NsOp::New => None,
+            NsOp::Join(fd) => Some(fd.as_raw_fd()),
+        }
+    }
+}
+
 const NS_KINDS: [(&str, libc::c_int); 7] = [
     ("user", libc::CLONE_NEWUSER),
     ("ipc", libc::CLONE_NEWIPC),
@@ -573,11 +585,14 @@ fn join_cgroup(plan: &Plan) -> Result<(), RuntimeError> {
 
 fn stage1_inner(plan: &Plan) -> Result<(), RuntimeError> {
     default_handlers();
+    // Namespace files are opened first: a path may name a descriptor inherited for the
+    // purpose (`/proc/self/fd/<n>`, a spare network namespace from the engine).
+    let ops = ns_plan(plan.task)?;
     let mut keep = vec![plan.sock, plan.release, plan.status];
     keep.extend(plan.stdio.iter().flatten());
+    keep.extend(ops.iter().filter_map(|(_, op)| op.fd()));
     close_other_fds(&keep);
     join_cgroup(plan)?;
-    let ops = ns_plan(plan.task)?;
 
     // The user namespace comes first: it owns everything created after it.
     let mut userns_new = false;
@@ -667,14 +682,20 @@ struct Ready {
 fn stage_single(plan: &Plan) -> ! {
     child_guard(plan, || {
         default_handlers();
+        // Opened first, as in stage 1.
+        let ops = ns_plan(plan.task)?;
         let mut keep = vec![plan.sock, plan.release, plan.status];
         keep.extend(plan.stdio.iter().flatten());
+        keep.extend(ops.iter().filter_map(|(_, op)| op.fd()));
         close_other_fds(&keep);
         join_cgroup(plan)?;
         let mut flags = 0;
-        for (flag, op) in ns_plan(plan.task)? {
-            if matches!(op, NsOp::New) && flag != libc::CLONE_NEWPID {
-                flags |= flag;
+        for (flag, op) in ops {
+            match op {
+                NsOp::New if flag != libc::CLONE_NEWPID => flags |= flag,
+                // Only a network namespace gets here (see `single_stage`).
+                NsOp::Join(fd) => setns(&fd, flag)?,
+                NsOp::New => {}
             }
         }
         // SAFETY: plain unshare in this single-threaded child.
@@ -770,9 +791,10 @@ fn prepare(plan: &Plan) -> Result<Ready, RuntimeError> {
         if spec.namespaces.uts == NsMode::New {
             set_names(spec)?;
         }
-        if spec.namespaces.net == NsMode::New {
-            // A fresh network namespace starts with `lo` down; Docker's loopback-only
-            // containers (`--network none`) have it up.
+        if spec.namespaces.net != NsMode::Host {
+            // A fresh network namespace starts with `lo` down (also a spare one made
+            // ahead by the engine); Docker's loopback-only containers (`--network
+            // none`) have it up. Setting it on a shared one changes nothing.
             loopback_up()?;
         }
         for (k, v) in &spec.sysctls {

@@ -406,7 +406,7 @@ impl Daemon {
         self.kill9();
         // Shims first (they would otherwise report the container exits), then containers.
         let mut pids = Vec::new();
-        if let Ok(rd) = fs::read_dir(self.data_root.join("containers")) {
+        if let Ok(rd) = fs::read_dir(self.exec_root.join("c")) {
             for e in rd.flatten() {
                 for f in ["shim.pid", "init.pid"] {
                     if let Ok(s) = fs::read_to_string(e.path().join(f)) {

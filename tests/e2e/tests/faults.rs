@@ -619,6 +619,11 @@ fn bundle(d: &Daemon, id: &str) -> PathBuf {
     d.data_root.join("containers").join(id)
 }
 
+/// Where the shim keeps its pid files (under the exec root).
+fn run_dir(d: &Daemon, id: &str) -> PathBuf {
+    d.exec_root.join("c").join(id)
+}
+
 fn read_pid(p: PathBuf) -> i32 {
     fs::read_to_string(&p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -647,7 +652,7 @@ fn kill9_shim_reports_137_and_keeps_logs() {
         .trim()
         .to_string();
     assert!(d.wait_for(10, || d.berth(["logs", "ks"]).stdout == "before\n"));
-    let shim = read_pid(bundle(&d, &id).join("shim.pid"));
+    let shim = read_pid(run_dir(&d, &id).join("shim.pid"));
     // SAFETY: kill(2) of the shim this test's daemon started.
     assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
     assert!(
@@ -690,8 +695,8 @@ fn kill9_shim_ends_the_container_processes() {
         .stdout
         .trim()
         .to_string();
-    let shim = read_pid(bundle(&d, &id).join("shim.pid"));
-    let init = read_pid(bundle(&d, &id).join("init.pid"));
+    let shim = read_pid(run_dir(&d, &id).join("shim.pid"));
+    let init = read_pid(run_dir(&d, &id).join("init.pid"));
     assert!(pid_alive(init));
     // SAFETY: kill(2) of the shim this test's daemon started.
     assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);

@@ -666,16 +666,11 @@ fn kill9_with_networked_containers_leaks_no_veth_or_rule() {
     d.kill9();
     // While the daemon is down, one container's shim dies (taking the container).
     let victim = container_id_from_disk(&d, "nb0");
-    let shim: i32 = fs::read_to_string(
-        d.data_root
-            .join("containers")
-            .join(&victim)
-            .join("shim.pid"),
-    )
-    .unwrap()
-    .trim()
-    .parse()
-    .unwrap();
+    let shim: i32 = fs::read_to_string(d.exec_root.join("c").join(&victim).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: kill(2) of a shim this test's daemon started.
     assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
     std::thread::sleep(Duration::from_millis(300));

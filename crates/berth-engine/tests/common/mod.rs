@@ -127,7 +127,8 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let cdir = self.cfg.data_root.join("containers");
+        // The shims' pid files are under the exec root.
+        let cdir = self.cfg.exec_root.join("c");
         if let Ok(rd) = std::fs::read_dir(&cdir) {
             for e in rd.flatten() {
                 let d = e.path();
