@@ -11,6 +11,7 @@ use crate::record::{write_json, ContainerRecord};
 use crate::signals::parse_signal;
 use crate::specbuild::{self, ns_mode, parse_security_opts, Seccomp, SpecInputs};
 use crate::{lock, shimctl, Ctr, Engine, Watch};
+use berth_network::NetnsRef;
 use berth_types::docker::{ContainerWaitResponse, WaitExitError};
 use berth_types::shim::{Request, ShimConfig, Task};
 use berth_types::spec::{Namespaces, NsMode};
@@ -301,19 +302,42 @@ impl Engine {
         // Rewritten before every start: no need to survive a crash of the machine.
         crate::record::write_json_replace(&p.shim_config(), &shim_cfg)?;
 
-        let reply = shimctl::spawn_with_fd(
+        let shim_config = p.shim_config();
+        let spawn = shimctl::spawn_with_fd(
             &self.cfg.shim_binary,
-            &p.shim_config(),
+            &shim_config,
             spare.as_ref().map(|s| s.raw_fd()),
-        )
-        .await?;
+        );
+        // Networks are connected before the process runs (networking.rs). In a spare
+        // namespace that happens while the shim starts, through the daemon's descriptor
+        // of it (valid until `spare` is dropped below); else in the parked process's.
+        let (reply, early_net) = match &spare {
+            Some(s) if self.net_attaches(&rec) => {
+                let path = format!("/proc/{}/fd/{}", std::process::id(), s.raw_fd());
+                let attach = self.net_attach_to(ctr, NetnsRef::Path(path.into()), false);
+                let (reply, attached) = tokio::join!(spawn, attach);
+                (reply, Some(attached))
+            }
+            _ => (spawn.await, None),
+        };
         drop(spare);
-        if !reply.ok {
-            return Err(self.start_failed(ctr, &reply.error, reply.exit_code));
-        }
+        let reply = match reply {
+            Ok(r) if r.ok => r,
+            failed => {
+                if early_net.is_some() {
+                    self.net_release(&ctr.id).await;
+                }
+                let r = failed?;
+                return Err(self.start_failed(ctr, &r.error, r.exit_code));
+            }
+        };
         let pid = reply.pid.unwrap_or(0);
-        // Networks join the parked process's namespace before it runs (networking.rs).
-        if let Err(e) = self.net_attach(ctr, pid).await {
+        let attached = match early_net {
+            Some(Ok(())) => self.net_attached_pid(ctr, pid).await,
+            Some(Err(e)) => Err(e),
+            None => self.net_attach(ctr, pid).await,
+        };
+        if let Err(e) = attached {
             return Err(self.net_abort_start(ctr, e).await);
         }
 

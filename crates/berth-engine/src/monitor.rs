@@ -86,7 +86,11 @@ impl Engine {
             };
             r.clone()
         };
-        let _ = crate::record::save_record(&ctr.paths.config(), &snap);
+        // A `--rm` container's record is removed right after; should the daemon die
+        // first, the restore finds the exit in `exit.json` and removes it then.
+        if !snap.host_config.auto_remove {
+            let _ = crate::record::save_record(&ctr.paths.config(), &snap);
+        }
         self.deactivate_mounts(&snap);
         self.net_release_later(&ctr.id);
         // Events first: a client that saw `wait` return must find `oom`/`die` in the

@@ -433,6 +433,25 @@ impl Engine {
     pub(crate) async fn net_attach(&self, ctr: &Arc<Ctr>, pid: i32) -> Result<()> {
         let pid =
             u32::try_from(pid).map_err(|_| EngineError::internal(format!("bad init pid {pid}")))?;
+        self.net_attach_to(ctr, NetnsRef::Pid(pid), true).await
+    }
+
+    /// Whether a start connects networks at all (not `host`, not `container:<id>`, and
+    /// networking is enabled).
+    pub(crate) fn net_attaches(&self, rec: &ContainerRecord) -> bool {
+        let mode = &rec.host_config.network_mode;
+        self.net().is_some() && mode != "host" && !mode.starts_with("container:")
+    }
+
+    /// [`Engine::net_attach`] through any name of the namespace. Without `save` the
+    /// state is not saved: [`Engine::net_attached_pid`] names the namespace by the
+    /// process and saves it once the process exists.
+    pub(crate) async fn net_attach_to(
+        &self,
+        ctr: &Arc<Ctr>,
+        netns: NetnsRef,
+        save: bool,
+    ) -> Result<()> {
         let Some(net) = self.net().cloned() else {
             return Ok(());
         };
@@ -481,7 +500,7 @@ impl Engine {
         let mut made: Vec<EndpointRecord> = Vec::new();
         let mut result = Ok(());
         for (i, (name, ep)) in plan.iter().enumerate() {
-            let mut req = ConnectRequest::new(&rec.id, rec.bare_name(), NetnsRef::Pid(pid));
+            let mut req = ConnectRequest::new(&rec.id, rec.bare_name(), netns.clone());
             req.hostname = hostname.clone();
             req.aliases = ep.aliases.clone().unwrap_or_default();
             if let Some(ip) = ipv4_of(ep) {
@@ -514,7 +533,9 @@ impl Engine {
             return Err(e);
         }
         if !made.is_empty() {
-            net.commit(false).await?;
+            if save {
+                net.commit(false).await?;
+            }
             let snap = net.snapshot();
             for ep in &made {
                 if let Some(n) = snap.networks.iter().find(|n| n.id == ep.network_id) {
@@ -523,6 +544,25 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// After [`Engine::net_attach_to`] through a passing name: the endpoints' namespace
+    /// is the one of init `pid` from now on (a restore checks it), and the state is
+    /// saved.
+    pub(crate) async fn net_attached_pid(&self, ctr: &Arc<Ctr>, pid: i32) -> Result<()> {
+        let Some(net) = self.net().cloned() else {
+            return Ok(());
+        };
+        let Some(mgr) = net.started() else {
+            return Ok(());
+        };
+        let pid =
+            u32::try_from(pid).map_err(|_| EngineError::internal(format!("bad init pid {pid}")))?;
+        if mgr.endpoints_of(&ctr.id).await.is_empty() {
+            return Ok(());
+        }
+        mgr.set_netns(&ctr.id, NetnsRef::Pid(pid)).await;
+        net.commit(false).await
     }
 
     /// Rewrites `hosts` (and `resolv.conf` when given) in place: the files are already

@@ -154,7 +154,7 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 /// Paths of a container's files: its state under the data root (`dir`), and what only
 /// matters while its shim lives under the exec root (`run`, `/run/berth/c/<id>`, a
 /// tmpfs on a normal host, like the shim sockets): the shim's config, pid files, exit
-/// record and diagnostics. Those files are made and replaced at every start and exit;
+/// record and diagnostics, and the `/etc` files made for each start. Those files are made and replaced at every start and exit;
 /// on a disk each is an inode allocated and freed, which is where a start spent much of
 /// its file system time.
 #[derive(Debug, Clone)]
@@ -188,14 +188,16 @@ impl ContainerPaths {
     pub fn exit(&self) -> PathBuf {
         self.run.join("exit.json")
     }
+    // Written again at every start (and edited by network connect/disconnect while
+    // running), bind-mounted into the container.
     pub fn hostname(&self) -> PathBuf {
-        self.dir.join("hostname")
+        self.run.join("hostname")
     }
     pub fn hosts(&self) -> PathBuf {
-        self.dir.join("hosts")
+        self.run.join("hosts")
     }
     pub fn resolv_conf(&self) -> PathBuf {
-        self.dir.join("resolv.conf")
+        self.run.join("resolv.conf")
     }
     pub fn upper(&self) -> PathBuf {
         self.dir.join("rootfs").join("upper")
@@ -204,7 +206,7 @@ impl ContainerPaths {
         self.dir.join("rootfs").join("work")
     }
     pub fn seccomp(&self) -> PathBuf {
-        self.dir.join("seccomp.json")
+        self.run.join("seccomp.json")
     }
     pub fn exec_dir(&self) -> PathBuf {
         self.run.join("exec")

@@ -2,14 +2,14 @@
 //! socket requests (one JSON line each way; after an `attach` reply the connection is a
 //! raw stream).
 //!
-//! Replies are read one byte at a time on purpose: after `attach` the bytes that follow
-//! the reply line belong to the container's output and must stay in the socket for the
-//! caller.
+//! Replies are peeked before they are read, so that no byte past the newline is
+//! taken: after `attach` the bytes that follow the reply line belong to the container's
+//! output and must stay in the socket for the caller.
 
 use crate::error::{EngineError, Result};
 use berth_types::shim::{Reply, Request};
 use std::io::{BufRead, BufReader};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -112,30 +112,53 @@ pub async fn send_all(conn: &mut UnixStream, reqs: &[Request]) -> Result<()> {
         .map_err(|e| EngineError::io("writing to shim", e))
 }
 
-/// Reads one reply line without reading past it.
+/// Reads one reply line without reading past it: the bytes are peeked first and only
+/// those up to the newline taken (what follows may be a raw stream for the caller).
 pub async fn read_reply(conn: &mut UnixStream) -> Result<Reply> {
-    let mut buf = Vec::with_capacity(128);
+    let fd = conn.as_raw_fd();
+    let mut line = Vec::with_capacity(256);
+    let mut buf = [0u8; 4096];
     loop {
-        let mut b = [0u8; 1];
-        let n = conn
-            .read(&mut b)
+        conn.readable()
             .await
             .map_err(|e| EngineError::io("reading from shim", e))?;
-        if n == 0 {
-            return Err(EngineError::internal("shim closed the connection"));
-        }
-        if b[0] == b'\n' {
+        let peeked = conn.try_io(tokio::io::Interest::READABLE, || {
+            // SAFETY: recv into a buffer we own, of its length; MSG_PEEK leaves the
+            // bytes in the socket.
+            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        let n = match peeked {
+            Ok(0) => return Err(EngineError::internal("shim closed the connection")),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(EngineError::io("reading from shim", e)),
+        };
+        // Through the newline when it is there; else all of it belongs to the line.
+        let take = buf[..n]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(n, |i| i + 1);
+        conn.read_exact(&mut buf[..take])
+            .await
+            .map_err(|e| EngineError::io("reading from shim", e))?;
+        line.extend_from_slice(&buf[..take]);
+        if line.last() == Some(&b'\n') {
+            line.pop();
             break;
         }
-        buf.push(b[0]);
-        if buf.len() > 1 << 20 {
+        if line.len() > 1 << 20 {
             return Err(EngineError::internal("shim reply too long"));
         }
     }
-    serde_json::from_slice(&buf).map_err(|e| {
+    serde_json::from_slice(&line).map_err(|e| {
         EngineError::internal(format!(
             "bad shim reply {:?}: {e}",
-            String::from_utf8_lossy(&buf)
+            String::from_utf8_lossy(&line)
         ))
     })
 }
@@ -164,4 +187,45 @@ pub async fn attach(socket: &Path, stdin: bool, stdout: bool, stderr: bool) -> R
         return Err(EngineError::internal(r.error));
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reply_is_read_up_to_its_newline_and_no_further() {
+        let (mut ours, mut shim) = UnixStream::pair().unwrap();
+        // The reply and the first stream bytes in one write, as after `attach`.
+        shim.write_all(b"{\"ok\":true,\"pid\":7}\nRAW OUTPUT")
+            .await
+            .unwrap();
+        let r = read_reply(&mut ours).await.unwrap();
+        assert!(r.ok);
+        assert_eq!(r.pid, Some(7));
+        let mut rest = [0u8; 10];
+        ours.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"RAW OUTPUT");
+    }
+
+    #[tokio::test]
+    async fn a_reply_in_pieces_is_put_together() {
+        let (mut ours, mut shim) = UnixStream::pair().unwrap();
+        let writer = tokio::spawn(async move {
+            shim.write_all(b"{\"ok\":false,").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            shim.write_all(b"\"error\":\"no\"}\n{\"ok\":true}\n")
+                .await
+                .unwrap();
+            shim
+        });
+        let r = read_reply(&mut ours).await.unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.error, "no");
+        // The second line is still there, whole.
+        assert!(read_reply(&mut ours).await.unwrap().ok);
+        drop(writer.await.unwrap());
+        // Then the end of the connection is an error, not a reply.
+        assert!(read_reply(&mut ours).await.is_err());
+    }
 }

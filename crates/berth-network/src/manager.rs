@@ -518,6 +518,21 @@ impl NetworkManager {
         self.sync_firewall(&inner.state).await
     }
 
+    /// Names the network namespace of a container's endpoints anew: it was connected
+    /// through a path that is valid only for a moment (a descriptor the engine held
+    /// until the container's process joined the namespace).
+    pub async fn set_netns(&self, container_id: &str, netns: NetnsRef) {
+        let mut inner = self.inner.lock().await;
+        for e in inner
+            .state
+            .endpoints
+            .iter_mut()
+            .filter(|e| e.container_id == container_id)
+        {
+            e.netns = netns.clone();
+        }
+    }
+
     /// Attaches a container (whose netns exists) to a network: address, veth, routes,
     /// DNS names, published ports. On error nothing is left behind.
     pub async fn connect(&self, network: &str, req: ConnectRequest) -> Result<EndpointRecord> {
