@@ -15,7 +15,8 @@
 //! download drops the unpacked layer, a failed unpack stops the download. Resumed
 //! downloads and cached blobs are unpacked after the download, by the same thread.
 //! Layers unpack in parallel (each unpack is itself a decompress-and-hash thread
-//! feeding a file-writing one) and this thread registers them in order. The
+//! feeding a file-writing one) and this thread registers them in order. Writeback of
+//! the blobs and of larger unpacked files is started as they are written; the
 //! filesystem is synced once, before the image is registered, which is only when
 //! every layer is in, so a failed or interrupted pull leaves no image; what it already
 //! verified (cached blobs, unpacked layers) is reused by the next pull.
@@ -23,6 +24,7 @@
 use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
@@ -45,6 +47,9 @@ const CONCURRENT_DOWNLOADS: usize = 3;
 /// the unpacker lags the network by at most this much.
 const STREAM_CHUNK: usize = 256 << 10;
 const STREAM_DEPTH: usize = 8;
+
+/// A download starts the writeback of its blob file each time this much more arrived.
+const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// The registry client's reference for an image-store reference (already validated with
 /// Docker's texts by the image store's parser).
@@ -751,6 +756,10 @@ impl Write for ProgressWriter<'_> {
             self.last = 0;
         }
         let n = self.file.write(buf)?;
+        if (self.done + n as u64) / WRITEBACK_STEP > self.done / WRITEBACK_STEP {
+            // The final sync then has little of the blob left to write.
+            berth_image::unpack::start_writeback(self.file.as_fd());
+        }
         if let Some(tee) = self.tee.as_mut() {
             if let Err(e) = tee.pipe.write_all(&buf[..n]) {
                 tee.broken = true;

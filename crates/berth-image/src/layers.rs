@@ -145,7 +145,12 @@ fn unpack_pipelined(
             w.finish()?;
             Ok((digest, n))
         });
-        let unpacked = unpack(&mut r, diff, &UnpackOptions::layer()).and_then(|stats| {
+        let opts = UnpackOptions {
+            // A pull syncs the filesystem once all layers are in.
+            start_writeback: true,
+            ..UnpackOptions::layer()
+        };
+        let unpacked = unpack(&mut r, diff, &opts).and_then(|stats| {
             // The bytes after the end-of-archive marker are part of the diff id too.
             io::copy(&mut r, &mut io::sink()).ctx(|| "read layer stream".to_string())?;
             Ok(stats)
