@@ -23,7 +23,7 @@
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, BufRead, Read, Seek, Write};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
@@ -441,21 +441,15 @@ impl PullJob {
             done: 0,
             abort,
         };
-        let mut head = [0u8; 2];
-        let mut n = 0;
-        while n < head.len() {
-            match src.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(EngineError::io("read layer", e)),
-            }
-        }
-        let gzip = head[..n] == [0x1f, 0x8b];
+        // The first buffer holds the whole blob or a full pipe chunk: enough to see
+        // the gzip magic.
+        let gzip = src
+            .fill_buf()
+            .map_err(|e| EngineError::io("read layer", e))?
+            .starts_with(&[0x1f, 0x8b]);
         // The stream's bytes are verified by the blob digest and the tar by the diff
         // id before anything is used: gzip's own CRC is not computed.
-        let tar = berth_image::compression::decompress_digest_verified(
-            io::Cursor::new(head[..n].to_vec()).chain(src),
-        )?;
+        let tar = berth_image::compression::decompress_digest_verified(src)?;
         // A gzip blob becomes the layer's archive once verified; other compressions
         // keep a copy of the uncompressed stream, as for a cached blob.
         let archive = if gzip {
@@ -709,18 +703,35 @@ struct StreamProgress<'a> {
 
 impl Read for StreamProgress<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = buf.len().min(have.len());
+            buf[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for StreamProgress<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.abort.load(Ordering::SeqCst) || self.progress.cancelled() {
             return Err(io::Error::other("pull canceled"));
         }
-        let n = self.inner.read(buf)?;
-        self.done += n as u64;
-        if n == 0 && !buf.is_empty() && self.done > 0 {
+        let at_end = self.inner.fill_buf()?.is_empty();
+        if at_end && self.done > 0 {
             self.progress
                 .bytes(self.id, "Extracting", self.done, self.total);
             // Once only.
             self.done = 0;
         }
-        Ok(n)
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.done += n as u64;
+        self.inner.consume(n);
     }
 }
 

@@ -43,16 +43,13 @@ pub fn decompress_send<'a>(
 /// without computing their CRC-32, which those digests make redundant. Everything
 /// else about the format is still checked (headers, each member's length).
 pub fn decompress_digest_verified<'a>(
-    r: impl Read + Send + 'a,
+    r: impl BufRead + Send + 'a,
 ) -> Result<Box<dyn Read + Send + 'a>, ImageError> {
     let (what, stream) = sniff(r)?;
     if what != "gzip" {
         return decompress_send(stream);
     }
-    Ok(Box::new(UncheckedGzip::new(io::BufReader::with_capacity(
-        256 << 10,
-        stream,
-    ))))
+    Ok(Box::new(UncheckedGzip::new(stream)))
 }
 
 /// gzip members, one after another, inflated with a raw deflate decoder: the header

@@ -13,7 +13,7 @@
 //! Emptied buffers travel back to the writer for reuse: a layer is hundreds of
 //! buffers, and a fresh one each time costs an allocation and the zeroing of its pages.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 
 enum Msg {
@@ -174,9 +174,24 @@ impl Write for PipeWriter {
 
 impl Read for PipeReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = out.len().min(have.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The buffers as they came: a consumer that reads through `BufRead` (a decoder) takes
+/// the bytes from them without another copy.
+impl BufRead for PipeReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.cur.len() {
             match self.state {
-                State::Ended => return Ok(0),
+                State::Ended => return Ok(&[]),
                 State::Failed => return Err(io::Error::other("the stream failed earlier")),
                 State::Open => {}
             }
@@ -202,10 +217,11 @@ impl Read for PipeReader {
                 }
             }
         }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
     }
 }
 
@@ -232,6 +248,20 @@ mod tests {
         });
         assert_eq!(read_all(r).unwrap(), data);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn buffered_reads_see_the_buffers_as_sent() {
+        let (mut w, mut r) = pipe(4, 4);
+        w.write_all(b"abcdef").unwrap();
+        w.finish().unwrap();
+        assert_eq!(r.fill_buf().unwrap(), b"abcd");
+        r.consume(3);
+        assert_eq!(r.fill_buf().unwrap(), b"d");
+        r.consume(1);
+        assert_eq!(r.fill_buf().unwrap(), b"ef");
+        r.consume(2);
+        assert!(r.fill_buf().unwrap().is_empty());
     }
 
     #[test]
