@@ -418,3 +418,204 @@ fn pulled_gzip_blobs_are_kept_as_layer_archives_and_pushed_back_unchanged() {
         assert_eq!(got, want);
     });
 }
+
+/// Push a Docker v2 image of gzip `blobs` whose uncompressed layers are `tars` as
+/// `<repo>:1`.
+fn push_gz_image(reg: &Registry, repo_name: &str, tars: &[Vec<u8>], blobs: &[Vec<u8>]) {
+    let diff_ids: Vec<String> = tars.iter().map(|l| Digest::of(l).to_string()).collect();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": berth_image::store::go_arch(),
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let client = RegistryClient::new(RegistryConfig::default()).unwrap();
+    let repo = client.repo(
+        &Repository::new(&reg.host, repo_name).unwrap(),
+        None,
+        Access::Push,
+    );
+    for b in std::iter::once(&config).chain(blobs.iter()) {
+        repo.upload_blob(&Digest::of(b), b.len() as u64, &mut &b[..])
+            .unwrap();
+    }
+    let m = ImageManifest {
+        schema_version: 2,
+        media_type: Some(DOCKER_MANIFEST_V2.into()),
+        config: Descriptor::new(DOCKER_CONFIG, &Digest::of(&config), config.len() as u64),
+        layers: blobs
+            .iter()
+            .map(|b| Descriptor::new(DOCKER_LAYER_GZIP, &Digest::of(b), b.len() as u64))
+            .collect(),
+        annotations: None,
+    };
+    repo.put_manifest("1", DOCKER_MANIFEST_V2, &serde_json::to_vec(&m).unwrap())
+        .unwrap();
+}
+
+/// `n` bytes nothing compresses.
+fn noise(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// gzip of `data` with stored blocks: the length depends only on `data`'s length.
+fn gz_stored(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// After a failed pull of layer `blob`: no image, no layer, no temp dirs, nothing of
+/// the blob in the cache (neither verified nor partial).
+fn assert_nothing_left(e: &Arc<Engine>, fx: &Fixture, name: &str, blob: &Digest) {
+    assert!(e.images().resolve(name).is_err(), "image registered");
+    assert!(e.images().list().is_empty());
+    let data = &fx.cfg.data_root;
+    assert!(empty_dir(data.join("image/tmp")), "temp layer dir left");
+    assert!(empty_dir(data.join("distribution/tmp")));
+    assert!(
+        empty_dir(data.join("distribution/partial")),
+        "partial blob left"
+    );
+    assert!(!data
+        .join("distribution/blobs/sha256")
+        .join(blob.hex())
+        .exists());
+    let layers = std::fs::read_dir(data.join("image/layers"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(layers, 0, "a layer was registered");
+}
+
+#[test]
+fn layers_unpacked_while_downloading_fail_cleanly() {
+    let reg = Registry::start();
+    let fx = Fixture::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let e = fx.engine().await;
+
+        // 1. The blob changes in the registry (same length, valid gzip, other bytes):
+        // it unpacks fine until its digest mismatches at the end of the download.
+        let tar = layer("big.bin", &noise(4 << 20, 1));
+        let blob = gz_stored(&tar);
+        push_gz_image(
+            &reg,
+            "ns/swapped",
+            std::slice::from_ref(&tar),
+            std::slice::from_ref(&blob),
+        );
+        let digest = Digest::of(&blob);
+        let other = gz_stored(&layer("big.bin", &noise(4 << 20, 2)));
+        assert_eq!(other.len(), blob.len());
+        std::fs::write(reg.blob_file(&digest), &other).unwrap();
+        let name = format!("{}/ns/swapped:1", reg.host);
+        let msgs = pull(&e, &name).await;
+        let err = msgs.last().unwrap()["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(err.contains("digest"), "{msgs:?}");
+        assert_nothing_left(&e, &fx, &name, &digest);
+
+        // 2. A verified blob that is a truncated gzip.
+        let tar = layer("big.bin", &noise(2 << 20, 3));
+        let full = gz(&tar);
+        let blob = full[..full.len() / 2].to_vec();
+        push_gz_image(
+            &reg,
+            "ns/truncated",
+            std::slice::from_ref(&tar),
+            std::slice::from_ref(&blob),
+        );
+        let name = format!("{}/ns/truncated:1", reg.host);
+        let msgs = pull(&e, &name).await;
+        assert!(msgs.last().unwrap().get("error").is_some(), "{msgs:?}");
+        assert_nothing_left(&e, &fx, &name, &Digest::of(&blob));
+
+        // 3. A layer that fails to unpack early (an entry escaping the root), with much
+        // more to download after it: the unpack error is the one reported.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_cksum();
+        // `append_data` refuses `..`; write the raw name.
+        h.as_gnu_mut().unwrap().name[..9].copy_from_slice(b"../escape");
+        h.set_cksum();
+        b.append(&h, &b"evil"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        let filler = noise(6 << 20, 4);
+        h.set_size(filler.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "filler.bin", &filler[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let blob = gz_stored(&tar);
+        push_gz_image(
+            &reg,
+            "ns/escape",
+            std::slice::from_ref(&tar),
+            std::slice::from_ref(&blob),
+        );
+        let name = format!("{}/ns/escape:1", reg.host);
+        let msgs = pull(&e, &name).await;
+        let err = msgs.last().unwrap()["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(err.contains("escapes"), "{msgs:?}");
+        assert_nothing_left(&e, &fx, &name, &Digest::of(&blob));
+
+        // 4. A good one: Docker's order of statuses for the layer.
+        let tar = layer("ok.bin", &noise(3 << 20, 5));
+        let blob = gz(&tar);
+        push_gz_image(
+            &reg,
+            "ns/ok",
+            std::slice::from_ref(&tar),
+            std::slice::from_ref(&blob),
+        );
+        let name = format!("{}/ns/ok:1", reg.host);
+        let msgs = pull(&e, &name).await;
+        assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+        let id = short(&Digest::of(&blob));
+        let statuses: Vec<&str> = msgs
+            .iter()
+            .filter(|m| m["id"].as_str() == Some(&id))
+            .filter_map(|m| m["status"].as_str())
+            .collect();
+        let first = |s: &str| statuses.iter().position(|x| *x == s);
+        let last = |s: &str| statuses.iter().rposition(|x| *x == s);
+        let order = [
+            last("Downloading"),
+            first("Verifying Checksum"),
+            first("Download complete"),
+            first("Extracting"),
+            first("Pull complete"),
+        ];
+        assert!(order.iter().all(Option::is_some), "{statuses:?}");
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{statuses:?}");
+        assert!(last("Extracting") < first("Pull complete"), "{statuses:?}");
+        assert!(
+            first("Download complete") < first("Extracting"),
+            "{statuses:?}"
+        );
+        let img = e.images().resolve(&name).unwrap();
+        let dirs = e.images().layer_dirs(&img.id).unwrap();
+        assert_eq!(
+            std::fs::read(dirs[0].join("ok.bin")).unwrap().len(),
+            3 << 20
+        );
+    });
+}
