@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pull an image through the Engine API on a unix socket (the request `pull` sends) and
 time each progress message as it arrives. Prints one line: total seconds, unpack
-seconds, layers.
+seconds, layers, seconds from the first layer byte to the last layer complete.
 
 Both engines unpack layers one after another, in order; layer i can start unpacking
 when its download is complete and layer i-1 is unpacked. So its unpack time is
@@ -77,7 +77,12 @@ def main():
         start = max(done.get(lid, t0), prev if prev is not None else t0)
         unpack += pulled[lid] - start
         prev = pulled[lid]
-    print(f"{total:.4f} {unpack:.4f} {len(order)}")
+    # From the first layer byte to the last layer in: the layers' download and unpack
+    # together (Berth unpacks while it downloads, so its unpack has no window of its
+    # own).
+    starts = [first[(lid, "Downloading")] for lid in order if (lid, "Downloading") in first]
+    fetched = max(pulled.values()) - t0 - min(starts) if starts else total
+    print(f"{total:.4f} {unpack:.4f} {len(order)} {fetched:.4f}")
     if os.environ.get("PULLSTREAM_TIMELINE") == "1":
         # Per layer, seconds from the request: download start and end, extract start,
         # pull complete.
