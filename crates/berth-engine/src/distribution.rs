@@ -100,11 +100,6 @@ pub(crate) struct PartialBlob<'a> {
 }
 
 impl PartialBlob<'_> {
-    /// Whether there is nothing to resume (no partial data).
-    pub fn is_empty(&self) -> bool {
-        fs::metadata(&self.path).map_or(true, |m| m.len() == 0)
-    }
-
     /// Delete the partial data (it failed verification: resuming it cannot succeed).
     pub fn discard(&self) {
         let _ = fs::remove_file(&self.path);

@@ -5,31 +5,22 @@
 //! The manifest is resolved before the reply starts, so "manifest unknown" or "pull
 //! access denied" reach the client as the HTTP error, like Docker's. Then, on blocking
 //! threads: layers already unpacked are leased ("Already exists"); the others are
-//! downloaded by up to [`CONCURRENT_DOWNLOADS`] threads into the cache's `partial/`
-//! files, verified against their digest by the registry client and only then renamed
-//! into the blob cache (`distribution.rs`). A download that starts from zero is unpacked
-//! while it arrives: every byte written to the partial file also goes through a bounded
-//! pipe to an unpacker thread, which decompresses it into a temp dir (checked against
-//! the diff id from the config) but sees the end of the stream only once the blob is
-//! verified; the verified blob is then hard-linked in as the layer's archive. A failed
-//! download drops the unpacked layer, a failed unpack stops the download. Resumed
-//! downloads and cached blobs are unpacked after the download, by the same thread.
-//! Layers unpack in parallel (each unpack is itself a decompress-and-hash thread
-//! feeding a file-writing one) and this thread registers them in order. Writeback of
-//! the blobs and of larger unpacked files is started as they are written; the
-//! filesystem is synced once, before the image is registered, which is only when
-//! every layer is in, so a failed or interrupted pull leaves no image; what it already
-//! verified (cached blobs, unpacked layers) is reused by the next pull.
+//! downloaded by up to [`CONCURRENT_DOWNLOADS`] threads into `distribution/tmp`, verified
+//! against their digest by the registry client and only then renamed into the blob
+//! cache (`distribution.rs`); the same thread then unpacks the layer into a temp dir
+//! (layers unpack in parallel, each checked against its diff id from the config, the
+//! gzip blob hard-linked in as the layer's archive), and this thread registers them in
+//! order. The filesystem is synced once, before the image is registered, which is
+//! only when every layer is in, so a failed or interrupted pull leaves no image; what
+//! it already verified (cached blobs, unpacked layers) is reused by the next pull.
 
 use std::collections::VecDeque;
 use std::fs;
-use std::io::{self, BufRead, Read, Seek, Write};
-use std::os::fd::AsFd;
+use std::io::{self, Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
-use berth_image::layers::{KeptArchive, PendingLayer, PulledArchive};
-use berth_image::pipe::{pipe, PipeReader, PipeWriter};
+use berth_image::layers::{KeptArchive, PendingLayer};
 use berth_image::{ImageConfigFile, ImageStore, LayerLease, Reference};
 use berth_registry::{Access, Descriptor, Digest, Platform, Repo, ResolvedImage};
 use serde_json::{json, Value};
@@ -42,14 +33,6 @@ use crate::{lock, Engine, EngineError, Result};
 
 /// Layers downloaded at the same time (Docker's default `max-concurrent-downloads`).
 const CONCURRENT_DOWNLOADS: usize = 3;
-
-/// Buffers handed from a download to the unpacker of its layer, and how many may wait:
-/// the unpacker lags the network by at most this much.
-const STREAM_CHUNK: usize = 256 << 10;
-const STREAM_DEPTH: usize = 8;
-
-/// A download starts the writeback of its blob file each time this much more arrived.
-const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// The registry client's reference for an image-store reference (already validated with
 /// Docker's texts by the image store's parser).
@@ -286,37 +269,16 @@ impl PullJob {
                     let Some(i) = lock(queue).pop_front() else {
                         return;
                     };
-                    let parent = (i > 0).then(|| chain[i - 1].as_str());
                     let res = if abort.load(Ordering::SeqCst) {
                         Err(EngineError::internal("pull aborted"))
                     } else if fetch[i] {
-                        match self.dist.partial(&layers[i].digest) {
-                            Some(partial) if partial.is_empty() => {
-                                // Nothing to resume: unpack while downloading, on a
-                                // thread of its own that reports the layer's result.
-                                let layer = StreamedLayer {
-                                    desc: &layers[i],
-                                    parent,
-                                    index: i,
-                                    diff_id: &diff_ids[i],
-                                };
-                                self.fetch_streamed(s, layer, &partial, abort, done_tx.clone());
-                                continue;
-                            }
-                            Some(partial) => self.download_resumable(
-                                &layers[i],
-                                &diff_ids[i],
-                                abort,
-                                &partial,
-                                None,
-                            ),
-                            None => self.download_fresh(&layers[i], &diff_ids[i], abort),
-                        }
+                        self.download(&layers[i], &diff_ids[i], abort)
                     } else {
                         self.progress
                             .step(&short(&layers[i].digest), "Download complete");
                         Ok(())
                     };
+                    let parent = (i > 0).then(|| chain[i - 1].as_str());
                     // Synced once for the whole image, before it is registered.
                     let res = res.and_then(|()| {
                         berth_image::atomic::deferred_sync(|| {
@@ -367,148 +329,24 @@ impl PullJob {
         result
     }
 
-    /// Download a layer blob into its empty `partial/` file and unpack it at the same
-    /// time: the bytes written to the file also go, through a bounded pipe, to a thread
-    /// of scope `s` that decompresses and unpacks them into a temp dir. The stream's end
-    /// reaches that thread only once the blob is verified and renamed into the cache;
-    /// then the blob is linked into the layer as its archive and the layer is sent to
-    /// `done`. A failed download drops the unpacked layer (its temp dir goes), a failed
-    /// unpack stops the download (and deletes its partial data: it cannot be a layer).
-    fn fetch_streamed<'s>(
-        &'s self,
-        s: &'s std::thread::Scope<'s, '_>,
-        layer: StreamedLayer<'s>,
-        partial: &PartialBlob<'_>,
-        abort: &'s AtomicBool,
-        done: std_mpsc::Sender<(usize, Result<PendingLayer>)>,
-    ) {
-        let (w, r) = pipe(STREAM_CHUNK, STREAM_DEPTH);
-        // What became of the download: `Err(None)` when it stopped because the unpacker
-        // did (whose error is the one to report).
-        let (dl_tx, dl_rx) = std_mpsc::channel::<std::result::Result<(), Option<EngineError>>>();
-        s.spawn(move || {
-            let res = berth_image::atomic::deferred_sync(|| {
-                let unpacked = self.unpack_streamed(&layer, r, abort);
-                let downloaded = dl_rx
-                    .recv()
-                    .unwrap_or_else(|_| Err(Some(EngineError::internal("layer download stopped"))));
-                self.finish_streamed(&layer, downloaded, unpacked)
-            });
-            let _ = done.send((layer.index, res));
-        });
-        let mut tee = Tee {
-            pipe: w,
-            broken: false,
-        };
-        let res =
-            self.download_resumable(layer.desc, layer.diff_id, abort, partial, Some(&mut tee));
-        let Tee { pipe, broken } = tee;
-        let outcome = match res {
-            Ok(()) => {
-                // Verified and in the cache: now the unpacker may see the end. (If it
-                // is gone already, it failed and reports why.)
-                let _ = pipe.finish();
-                Ok(())
-            }
-            Err(e) => {
-                // Dropping the pipe without its end makes the unpacker fail.
-                drop(pipe);
-                if broken {
-                    partial.discard();
-                    Err(None)
-                } else {
-                    Err(Some(e))
-                }
-            }
-        };
-        let _ = dl_tx.send(outcome);
-    }
-
-    /// The unpacking half of [`fetch_streamed`](Self::fetch_streamed): decompress what
-    /// arrives through `r` into a pending layer (its archive linked in later).
-    fn unpack_streamed(
-        &self,
-        layer: &StreamedLayer<'_>,
-        r: PipeReader,
-        abort: &AtomicBool,
-    ) -> Result<(PendingLayer, bool)> {
-        let id = short(&layer.desc.digest);
-        let mut src = StreamProgress {
-            inner: r,
-            progress: &self.progress,
-            id: &id,
-            total: layer.desc.size,
-            done: 0,
-            abort,
-        };
-        // The first buffer holds the whole blob or a full pipe chunk: enough to see
-        // the gzip magic.
-        let gzip = src
-            .fill_buf()
-            .map_err(|e| EngineError::io("read layer", e))?
-            .starts_with(&[0x1f, 0x8b]);
-        // The stream's bytes are verified by the blob digest and the tar by the diff
-        // id before anything is used: gzip's own CRC is not computed.
-        let tar = berth_image::compression::decompress_digest_verified(src)?;
-        // A gzip blob becomes the layer's archive once verified; other compressions
-        // keep a copy of the uncompressed stream, as for a cached blob.
-        let archive = if gzip {
-            PulledArchive::Later
-        } else {
-            PulledArchive::Copy
-        };
-        let pending = self.images.prepare_layer(
-            layer.parent,
-            tar,
-            Some((layer.index, layer.diff_id)),
-            archive,
-        )?;
-        Ok((pending, gzip))
-    }
-
-    /// Combine the outcomes of a streamed layer's download and unpack.
-    fn finish_streamed(
-        &self,
-        layer: &StreamedLayer<'_>,
-        downloaded: std::result::Result<(), Option<EngineError>>,
-        unpacked: Result<(PendingLayer, bool)>,
-    ) -> Result<PendingLayer> {
-        let desc = layer.desc;
-        match (downloaded, unpacked) {
-            (Ok(()), Ok((mut pending, gzip))) => {
-                if gzip {
-                    let path = self.dist.blob_path(&desc.digest)?;
-                    pending.keep_archive(&KeptArchive {
-                        path: &path,
-                        digest: &desc.digest,
-                        size: desc.size,
-                    })?;
-                }
-                Ok(pending)
-            }
-            (Ok(()), Err(e)) => {
-                // A verified blob that does not unpack to its diff id must not be reused.
-                if let Ok(path) = self.dist.blob_path(&desc.digest) {
-                    let _ = fs::remove_file(path);
-                }
-                Err(e)
-            }
-            (Err(None), Err(e)) => Err(e),
-            (Err(None), Ok(_)) => Err(EngineError::internal("layer download stopped")),
-            (Err(Some(e)), _) => Err(e),
+    /// Download one layer blob into the cache, verified: into its `partial/` file,
+    /// continuing what an interrupted pull left there, or (when another pull is
+    /// downloading the same blob right now) into a fresh temp file.
+    fn download(&self, desc: &Descriptor, diff_id: &str, abort: &AtomicBool) -> Result<()> {
+        match self.dist.partial(&desc.digest) {
+            Some(partial) => self.download_resumable(desc, diff_id, abort, &partial),
+            None => self.download_fresh(desc, diff_id, abort),
         }
     }
 
     /// Download into `partial`, resuming from its current length with a Range request.
-    /// A failed verification deletes the partial data; an interruption keeps it. With
-    /// `tee` (only for an empty `partial`), every byte written also goes there.
+    /// A failed verification deletes the partial data; an interruption keeps it.
     fn download_resumable(
         &self,
         desc: &Descriptor,
         diff_id: &str,
         abort: &AtomicBool,
         partial: &PartialBlob<'_>,
-        tee: Option<&mut Tee>,
     ) -> Result<()> {
         let id = short(&desc.digest);
         let digest = Digest::parse(&desc.digest).map_err(registry_error)?;
@@ -522,11 +360,6 @@ impl PullJob {
             .open(path)
             .map_err(|e| io_err("open", e))?;
         let have = file.metadata().map_err(|e| io_err("stat", e))?.len();
-        if tee.is_some() && have != 0 {
-            return Err(EngineError::internal(
-                "a resumed download cannot be streamed",
-            ));
-        }
         let mut prefix = fs::File::open(path).map_err(|e| io_err("open", e))?;
         let restart_file = file.try_clone().map_err(|e| io_err("open", e))?;
         let restarted = AtomicBool::new(false);
@@ -539,7 +372,6 @@ impl PullJob {
             last: have,
             abort,
             restarted: Some(&restarted),
-            tee,
         };
         let mut restart = || {
             restarted.store(true, Ordering::SeqCst);
@@ -608,7 +440,6 @@ impl PullJob {
             last: 0,
             abort,
             restarted: None,
-            tee: None,
         };
         self.repo
             .fetch_blob(&digest, Some(desc.size), &mut w)
@@ -652,86 +483,19 @@ impl PullJob {
             done: 0,
             last: 0,
         };
-        let tar = berth_image::compression::decompress_send(counting)?;
-        let kept = KeptArchive {
+        let tar = berth_image::compression::decompress(counting)?;
+        let kept = gzip.then(|| KeptArchive {
             path: &path,
             digest: &desc.digest,
             size: desc.size,
-        };
-        let archive = if gzip {
-            PulledArchive::Kept(&kept)
-        } else {
-            PulledArchive::Copy
-        };
+        });
         self.images
-            .prepare_layer(parent, tar, Some((index, diff_id)), archive)
+            .prepare_layer(parent, tar, Some((index, diff_id)), kept.as_ref())
             .map_err(|e| {
                 // A blob that does not unpack to its diff id must not be reused.
                 let _ = fs::remove_file(&path);
                 e.into()
             })
-    }
-}
-
-/// A layer unpacked while it downloads.
-#[derive(Clone, Copy)]
-struct StreamedLayer<'a> {
-    desc: &'a Descriptor,
-    parent: Option<&'a str>,
-    index: usize,
-    diff_id: &'a str,
-}
-
-/// The pipe a download also writes to (for its unpacker), and whether writing to it
-/// failed (the unpacker stopped: the download then stops too).
-struct Tee {
-    pipe: PipeWriter,
-    broken: bool,
-}
-
-/// Reads a streamed layer's bytes for its unpacker. Its "Extracting" progress is shown
-/// once, at the end of the stream, which comes after "Download complete": Docker's
-/// clients show one status per layer and expect extraction to follow the download.
-struct StreamProgress<'a> {
-    inner: PipeReader,
-    progress: &'a Progress,
-    id: &'a str,
-    total: u64,
-    done: u64,
-    abort: &'a AtomicBool,
-}
-
-impl Read for StreamProgress<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let have = self.fill_buf()?;
-            let n = buf.len().min(have.len());
-            buf[..n].copy_from_slice(&have[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for StreamProgress<'_> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.abort.load(Ordering::SeqCst) || self.progress.cancelled() {
-            return Err(io::Error::other("pull canceled"));
-        }
-        let at_end = self.inner.fill_buf()?.is_empty();
-        if at_end && self.done > 0 {
-            self.progress
-                .bytes(self.id, "Extracting", self.done, self.total);
-            // Once only.
-            self.done = 0;
-        }
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.done += n as u64;
-        self.inner.consume(n);
     }
 }
 
@@ -747,7 +511,6 @@ struct ProgressWriter<'a> {
     abort: &'a AtomicBool,
     /// Set when a resumed download had to start over: the count restarts at zero.
     restarted: Option<&'a AtomicBool>,
-    tee: Option<&'a mut Tee>,
 }
 
 impl Write for ProgressWriter<'_> {
@@ -759,24 +522,10 @@ impl Write for ProgressWriter<'_> {
             .restarted
             .is_some_and(|r| r.swap(false, Ordering::SeqCst))
         {
-            if self.done > 0 && self.tee.is_some() {
-                // What went to the unpacker cannot be taken back.
-                return Err(io::Error::other("download restarted while unpacking"));
-            }
             self.done = 0;
             self.last = 0;
         }
         let n = self.file.write(buf)?;
-        if (self.done + n as u64) / WRITEBACK_STEP > self.done / WRITEBACK_STEP {
-            // The final sync then has little of the blob left to write.
-            berth_image::unpack::start_writeback(self.file.as_fd());
-        }
-        if let Some(tee) = self.tee.as_mut() {
-            if let Err(e) = tee.pipe.write_all(&buf[..n]) {
-                tee.broken = true;
-                return Err(e);
-            }
-        }
         self.done += n as u64;
         let step = (self.total / 50).max(64 << 10);
         if self.done - self.last >= step || self.done == self.total {

@@ -10,11 +10,7 @@
 //! reproduce bytes whose digest is the diff id; re-tarring the unpacked dir would not.
 //! A pulled gzip blob is that archive already: it is hard-linked in as `layer.tar.gz`
 //! ([`KeptArchive`]) instead of compressed again, which was a third of a pull's CPU
-//! time, and `push` then sends the registry's own bytes back. A layer unpacked while
-//! its blob is still downloading ([`PulledArchive::Later`]) gets the link once the blob
-//! is verified ([`PendingLayer::keep_archive`]) and cannot be committed before. A
-//! pulled layer unpacks on two threads: one decompresses and hashes the stream, the
-//! other parses the tar and writes the files. A layer made here
+//! time, and `push` then sends the registry's own bytes back. A layer made here
 //! (commit, build, import, load) keeps its stream as is, `layer.tar`: compressing it
 //! was the biggest CPU cost of a build step, and only a push needs it compressed, which
 //! [`LayerStore::compressed`] does then, once (the gzip replaces the plain copy).
@@ -28,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{unique_suffix, write_atomic};
 use crate::digest::{digest_hex, sha256_digest, HashingReader, HashingWriter};
 use crate::error::{ImageError, IoContext};
-use crate::pipe::{is_reader_gone, pipe};
 use crate::unpack::{unpack, UnpackOptions};
 
 /// `meta.json` of a layer.
@@ -66,26 +61,11 @@ pub struct KeptArchive<'a> {
     pub size: u64,
 }
 
-/// The archive of a pulled layer (see [`LayerStore::prepare_pulled`]).
-#[derive(Debug, Clone, Copy)]
-pub enum PulledArchive<'a> {
-    /// This verified gzip blob is the stream being unpacked: hard-linked in.
-    Kept(&'a KeptArchive<'a>),
-    /// The gzip blob is still being downloaded while it unpacks: it is linked in with
-    /// [`PendingLayer::keep_archive`] once verified, and the layer cannot be committed
-    /// before.
-    Later,
-    /// The stream is not from a gzip blob: a copy of it is kept (as for any layer).
-    Copy,
-}
-
 /// A layer extracted into `tmp/` but not registered yet; dropping it removes the dir.
 #[derive(Debug)]
 pub struct PendingLayer {
     work: PathBuf,
     meta: LayerMeta,
-    /// Unpacked from a download still in progress: its archive is not linked in yet.
-    archive_missing: bool,
 }
 
 impl PendingLayer {
@@ -93,80 +73,6 @@ impl PendingLayer {
     pub fn meta(&self) -> &LayerMeta {
         &self.meta
     }
-
-    /// Link the now verified gzip blob the layer was unpacked from in as its archive
-    /// (for a layer prepared with [`PulledArchive::Later`]).
-    pub fn keep_archive(&mut self, kept: &KeptArchive<'_>) -> Result<(), ImageError> {
-        link_archive(&self.work, kept)?;
-        self.meta.archive_digest = kept.digest.to_string();
-        self.meta.archive_size = kept.size;
-        LayerStore::write_meta(&self.work, &self.meta)?;
-        self.archive_missing = false;
-        Ok(())
-    }
-}
-
-/// Hard-link `kept` into the layer dir `work` as its archive.
-fn link_archive(work: &Path, kept: &KeptArchive<'_>) -> Result<(), ImageError> {
-    let archive = work.join(ARCHIVE);
-    // Same filesystem (both under the data root) in every normal setup; a copy
-    // otherwise.
-    if fs::hard_link(kept.path, &archive).is_err() {
-        fs::copy(kept.path, &archive).ctx(|| format!("copy {}", kept.path.display()))?;
-    }
-    Ok(())
-}
-
-/// Buffers of the read-ahead between a pulled layer's decompressing (and diff id
-/// hashing) thread and its unpacking thread, and how many may wait.
-const READ_AHEAD_CHUNK: usize = 1 << 20;
-const READ_AHEAD_DEPTH: usize = 4;
-
-/// Unpack the layer tar `tar` into `diff` as a pipeline over two threads: a helper reads
-/// `tar` (for a pull that is where the decompression happens) and hashes it for the
-/// diff id, this thread parses the tar and writes the files. An error on either side
-/// stops the other; the first cause is returned. Returns the diff id, the tar's length
-/// and what was unpacked.
-fn unpack_pipelined(
-    tar: impl Read + Send,
-    diff: &Path,
-) -> Result<(String, u64, crate::unpack::UnpackStats), ImageError> {
-    let (mut w, mut r) = pipe(READ_AHEAD_CHUNK, READ_AHEAD_DEPTH);
-    std::thread::scope(|s| {
-        let producer = s.spawn(move || -> io::Result<(String, u64)> {
-            let mut hashing = HashingReader::new(tar);
-            if let Err(e) = w.write_from(&mut hashing) {
-                if !is_reader_gone(&e) {
-                    w.fail(io::Error::new(e.kind(), e.to_string()));
-                }
-                return Err(e);
-            }
-            let (digest, n) = hashing.finish()?;
-            w.finish()?;
-            Ok((digest, n))
-        });
-        let opts = UnpackOptions {
-            // A pull syncs the filesystem once all layers are in.
-            start_writeback: true,
-            ..UnpackOptions::layer()
-        };
-        let unpacked = unpack(&mut r, diff, &opts).and_then(|stats| {
-            // The bytes after the end-of-archive marker are part of the diff id too.
-            io::copy(&mut r, &mut io::sink()).ctx(|| "read layer stream".to_string())?;
-            Ok(stats)
-        });
-        // A failed unpack stops the producer at its next buffer.
-        drop(r);
-        let produced = producer
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("layer reader thread panicked")));
-        match (produced, unpacked) {
-            (Ok((diff_id, n)), Ok(stats)) => Ok((diff_id, n, stats)),
-            (Err(e), _) if !is_reader_gone(&e) => Err(ImageError::io("read layer stream", e)),
-            (_, Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(ImageError::io("read layer stream", e)),
-        }
-    })
 }
 
 impl Drop for PendingLayer {
@@ -230,65 +136,27 @@ impl LayerStore {
         if let Some(p) = parent {
             self.meta(p)?;
         }
-        self.prepare_detached(parent, tar)
+        self.prepare_detached(parent, tar, None)
     }
 
-    fn new_pending(&self) -> PendingLayer {
-        PendingLayer {
-            work: self.tmp.join(format!("layer-{}", unique_suffix())),
-            meta: LayerMeta::default(),
-            archive_missing: false,
-        }
-    }
-
-    /// [`prepare`](Self::prepare) without checking that `parent` is present yet (layers
-    /// of one image may unpack in parallel and commit in order; [`commit`](Self::commit)
-    /// is where the parent must exist).
+    /// [`prepare`](Self::prepare) without checking that `parent` is present yet (a pull
+    /// unpacks layers in parallel and commits them in order; [`commit`](Self::commit)
+    /// is where the parent must exist). With `kept`, that file becomes the layer's
+    /// archive instead of a fresh gzip of the stream.
     pub fn prepare_detached(
         &self,
         parent: Option<&str>,
         tar: impl Read,
+        kept: Option<&KeptArchive<'_>>,
     ) -> Result<PendingLayer, ImageError> {
-        let mut pending = self.new_pending();
-        pending.meta = self.prepare_in(&pending.work, parent, tar)?;
-        Ok(pending)
-    }
-
-    /// [`prepare_detached`](Self::prepare_detached) for a pulled layer: `tar` is the
-    /// decompressing reader of its gzip blob, which becomes the layer's archive instead
-    /// of a copy of the stream (see [`PulledArchive`]). `tar` is read, decompressed and
-    /// hashed on a helper thread while this one writes the files.
-    pub fn prepare_pulled(
-        &self,
-        parent: Option<&str>,
-        tar: impl Read + Send,
-        archive: PulledArchive<'_>,
-    ) -> Result<PendingLayer, ImageError> {
-        let mut pending = self.new_pending();
-        let kept = match archive {
-            PulledArchive::Kept(k) => Some(k),
-            PulledArchive::Later => None,
-            PulledArchive::Copy => {
-                pending.meta = self.prepare_in(&pending.work, parent, tar)?;
-                return Ok(pending);
-            }
+        let mut pending = PendingLayer {
+            work: self.tmp.join(format!("layer-{}", unique_suffix())),
+            meta: LayerMeta::default(),
         };
-        let diff = Self::make_diff_dir(&pending.work)?;
-        if let Some(k) = kept {
-            link_archive(&pending.work, k)?;
-        }
-        let (diff_id, tar_size, stats) = unpack_pipelined(tar, &diff)?;
-        pending.meta = LayerMeta {
-            chain_id: chain_of(parent, &diff_id),
-            diff_id,
-            parent: parent.unwrap_or("").into(),
-            size: stats.size,
-            tar_size,
-            archive_digest: kept.map(|k| k.digest.to_string()).unwrap_or_default(),
-            archive_size: kept.map_or(0, |k| k.size),
+        pending.meta = match kept {
+            Some(k) => self.prepare_kept(&pending.work, parent, tar, k)?,
+            None => self.prepare_in(&pending.work, parent, tar)?,
         };
-        pending.archive_missing = kept.is_none();
-        Self::write_meta(&pending.work, &pending.meta)?;
         Ok(pending)
     }
 
@@ -300,6 +168,38 @@ impl LayerStore {
         fs::set_permissions(&diff, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .ctx(|| format!("chmod {}", diff.display()))?;
         Ok(diff)
+    }
+
+    fn prepare_kept(
+        &self,
+        work: &Path,
+        parent: Option<&str>,
+        tar: impl Read,
+        kept: &KeptArchive<'_>,
+    ) -> Result<LayerMeta, ImageError> {
+        let diff = Self::make_diff_dir(work)?;
+        let archive = work.join(ARCHIVE);
+        // Same filesystem (both under the data root) in every normal setup; a copy
+        // otherwise.
+        if fs::hard_link(kept.path, &archive).is_err() {
+            fs::copy(kept.path, &archive).ctx(|| format!("copy {}", kept.path.display()))?;
+        }
+        let mut hashing = HashingReader::new(tar);
+        let stats = unpack(&mut hashing, &diff, &UnpackOptions::layer())?;
+        let (diff_id, tar_size, _) = hashing
+            .finish_with_inner()
+            .ctx(|| "read layer stream".to_string())?;
+        let meta = LayerMeta {
+            chain_id: chain_of(parent, &diff_id),
+            diff_id,
+            parent: parent.unwrap_or("").into(),
+            size: stats.size,
+            tar_size,
+            archive_digest: kept.digest.to_string(),
+            archive_size: kept.size,
+        };
+        Self::write_meta(work, &meta)?;
+        Ok(meta)
     }
 
     fn write_meta(work: &Path, meta: &LayerMeta) -> Result<(), ImageError> {
@@ -357,12 +257,6 @@ impl LayerStore {
     /// prepared copy is dropped. The image store calls this under its lock, so a
     /// concurrent removal cannot delete the layer before an image refers to it.
     pub fn commit(&self, pending: PendingLayer) -> Result<LayerMeta, ImageError> {
-        if pending.archive_missing {
-            return Err(ImageError::invalid(format!(
-                "layer {} has no archive yet",
-                pending.meta.chain_id
-            )));
-        }
         let meta = pending.meta.clone();
         if !meta.parent.is_empty() {
             self.meta(&meta.parent)?;

@@ -18,7 +18,7 @@ use crate::changes::apply_changes;
 use crate::config::{ContainerConfig, History, ImageConfigFile, RootFs};
 use crate::digest::{chain_ids, digest_hex, is_hex64, sha256_digest, short_id, ImageId};
 use crate::error::{ImageError, IoContext};
-use crate::layers::{LayerMeta, LayerStore, PendingLayer, PulledArchive};
+use crate::layers::{KeptArchive, LayerMeta, LayerStore, PendingLayer};
 use crate::reference::Reference;
 use crate::tags::TagStore;
 
@@ -115,22 +115,6 @@ pub struct ImageStore {
     root: PathBuf,
     layers: LayerStore,
     inner: Mutex<Inner>,
-}
-
-/// The diff id check of a prepared layer: `(index, expected diff id)`.
-fn check_diff_id(
-    pending: &PendingLayer,
-    expected: Option<(usize, &str)>,
-) -> Result<(), ImageError> {
-    if let Some((index, want)) = expected {
-        let got = &pending.meta().diff_id;
-        if got != want {
-            return Err(ImageError::invalid(format!(
-                "invalid diffID for layer {index}: expected {want:?}, got {got:?}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 fn not_found(what: &str) -> ImageError {
@@ -386,25 +370,30 @@ impl ImageStore {
         if let Some(p) = parent {
             self.layers.meta(p)?;
         }
-        let pending = self.layers.prepare_detached(parent, tar)?;
-        check_diff_id(&pending, expected_diff_id)?;
+        let pending = self.prepare_layer(parent, tar, expected_diff_id, None)?;
         self.commit_layer(pending)
     }
 
-    /// The first half of [`add_layer`](Self::add_layer) for a pulled layer, safe to run
-    /// for several layers of one image at once: unpack into a temp dir and check the
-    /// diff id, without needing `parent` registered yet. `tar` decompresses the layer's
-    /// gzip blob, which is kept as the layer's archive (see [`KeptArchive`](crate::layers::KeptArchive); with
-    /// [`PulledArchive::Later`] the caller links it in once its download is verified).
+    /// The first half of [`add_layer`](Self::add_layer), safe to run for several layers
+    /// of one image at once: unpack into a temp dir and check the diff id, without
+    /// needing `parent` registered yet. `kept` is a gzip file of the same stream to keep
+    /// as the layer's archive (see [`KeptArchive`]).
     pub fn prepare_layer(
         &self,
         parent: Option<&str>,
-        tar: impl Read + Send,
+        tar: impl Read,
         expected_diff_id: Option<(usize, &str)>,
-        archive: PulledArchive<'_>,
+        kept: Option<&KeptArchive<'_>>,
     ) -> Result<PendingLayer, ImageError> {
-        let pending = self.layers.prepare_pulled(parent, tar, archive)?;
-        check_diff_id(&pending, expected_diff_id)?;
+        let pending = self.layers.prepare_detached(parent, tar, kept)?;
+        if let Some((index, want)) = expected_diff_id {
+            let got = &pending.meta().diff_id;
+            if got != want {
+                return Err(ImageError::invalid(format!(
+                    "invalid diffID for layer {index}: expected {want:?}, got {got:?}"
+                )));
+            }
+        }
         Ok(pending)
     }
 

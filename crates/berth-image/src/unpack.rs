@@ -63,10 +63,6 @@ pub struct UnpackOptions {
     pub same_owner: bool,
     /// Refuse to replace a directory with a non-directory or the reverse (`docker cp`).
     pub no_overwrite_dir_non_dir: bool,
-    /// Start writing each larger file's data to disk as soon as it is written (without
-    /// waiting for it), for a caller that syncs the filesystem at the end: that sync
-    /// then finds little left to write.
-    pub start_writeback: bool,
 }
 
 impl Default for UnpackOptions {
@@ -75,7 +71,6 @@ impl Default for UnpackOptions {
             whiteouts: WhiteoutMode::Plain,
             same_owner: true,
             no_overwrite_dir_non_dir: false,
-            start_writeback: false,
         }
     }
 }
@@ -190,20 +185,6 @@ struct Meta {
 /// at a time; a layer of a few hundred MB then costs tens of thousands of `write`s and
 /// as many small passes through the decompress-and-hash reader chain.
 const COPY_CHUNK: usize = 256 << 10;
-
-/// Files from this size on get their writeback started early (see
-/// [`UnpackOptions::start_writeback`]); smaller ones are left to the final sync, which
-/// writes them out together.
-const WRITEBACK_MIN: u64 = 64 << 10;
-
-/// Ask the kernel to start writing `fd`'s dirty pages now; does not wait for them. Only
-/// a head start: durability still comes from the caller's sync.
-pub fn start_writeback(fd: BorrowedFd<'_>) {
-    // SAFETY: a valid fd for the call's duration; the call only schedules writeback.
-    unsafe {
-        libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
 
 /// Copy `src` to `dst` through `buf` (grown to [`COPY_CHUNK`] once); the bytes copied.
 fn copy_contents(
@@ -324,9 +305,6 @@ fn unpack_entry<R: Read>(
             let mut file = std::fs::File::from(fd);
             let n = copy_contents(entry, &mut file, buf).ctx(|| format!("write {}", ctx()))?;
             stats.size += n;
-            if opts.start_writeback && n >= WRITEBACK_MIN {
-                start_writeback(file.as_fd());
-            }
             finish_fd(file.as_fd(), &meta, opts, perm)
                 .ctx(|| format!("set attributes of {}", ctx()))?;
             let t = TimeSpec::new(meta.mtime as i64, 0);

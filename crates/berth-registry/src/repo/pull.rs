@@ -267,11 +267,11 @@ fn read_verified(
     // Read at most one byte past the expected size: enough to detect an oversize blob
     // without streaming an endless body.
     let copied = match expected_size {
-        Some(n) => copy_large(
+        Some(n) => io::copy(
             &mut (&mut reader).take(n.saturating_sub(hw.count()) + 1),
             &mut hw,
         ),
-        None => copy_large(&mut reader, &mut hw),
+        None => io::copy(&mut reader, &mut hw),
     };
     copied.map_err(|e| RegistryError::io(format!("reading blob {digest}"), e))?;
     hw.flush()
@@ -293,26 +293,6 @@ fn read_verified(
         });
     }
     Ok(n)
-}
-
-/// `io::copy` moves 8 KiB at a time: a layer blob of tens of MB would cost as many
-/// writes to the destination file (and hash updates) as there are 8 KiB blocks.
-const COPY_CHUNK: usize = 256 << 10;
-
-/// Copy `r` to `w` through a [`COPY_CHUNK`] buffer; the bytes copied.
-fn copy_large(r: &mut impl Read, w: &mut impl Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; COPY_CHUNK];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => return Ok(n),
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..k])?;
-        n += k as u64;
-    }
 }
 
 /// The target of `Link: <url>; rel="next"`.
