@@ -199,9 +199,9 @@ if have_docker:
     adt = statistics.median(col("unpack-docker"))
     line += f"              docker {adt:6.2f} s"
 print(line)
-# Berth unpacks each layer while it downloads, so its unpack throughput is taken over
-# the whole window from the first layer byte to the last layer in; Docker's also as it
-# is usually quoted, over its unpack phases alone.
+# Unpack throughput over the whole window from the first layer byte to the last layer
+# in (comparable whether or not an engine unpacks while it downloads); Docker's also
+# over its unpack phases alone, as it is usually quoted.
 ft = statistics.median(col("unpack-berth", 3))
 line = f"layer unpack throughput      berth {ub / 1e6 / ft:6.0f} MB/s ({ft:.2f} s, download included)"
 if have_docker:

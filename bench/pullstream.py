@@ -78,7 +78,7 @@ def main():
         unpack += pulled[lid] - start
         prev = pulled[lid]
     # From the first layer byte to the last layer in: the layers' download and unpack
-    # together (Berth unpacks while it downloads, so its unpack has no window of its
+    # together (an engine that unpacks while it downloads has no unpack window of its
     # own).
     starts = [first[(lid, "Downloading")] for lid in order if (lid, "Downloading") in first]
     fetched = max(pulled.values()) - t0 - min(starts) if starts else total

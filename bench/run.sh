@@ -130,7 +130,7 @@ compare exec-true "$B exec bench-exec true" "$D exec bench-exec true"
 
 # Memory: private memory of one shim (Berth) vs one containerd shim (Docker).
 pss() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
-bshim=$(cat "$work"/data/containers/*/shim.pid 2>/dev/null | head -n1)
+bshim=$(cat "$work"/run/c/*/shim.pid 2>/dev/null | head -n1)
 mem="memory per container         berth-shim $(pss "$bshim") kB private"
 if [ "$have_docker" = 1 ]; then
   dshim=$(for p in $(ours); do grep -q containerd-shim "/proc/$p/comm" 2>/dev/null && echo "$p"; done | head -n1)
