@@ -5,8 +5,10 @@
 //! complete records; an unfinished last line is kept until its newline arrives. When the
 //! writer rotates (`path` renamed to `path.1`, a new `path` created), the follower
 //! finishes the old file through its open descriptor, reads any rotated file it skipped
-//! over, and continues at the start of the new `path`. A truncated file (`max_file` 1) is
-//! read again from its start.
+//! over, and continues at the start of the new `path`. Those files are opened as one view
+//! that no rotation changed while it was taken: a poll can land between the writer's
+//! rename and its create, or in the middle of its renames, and must neither skip nor
+//! repeat a file. A truncated file (`max_file` 1) is read again from its start.
 
 use crate::encode::{decode, decode_own};
 use crate::reader::{forward_records, numbered, open_optional};
@@ -98,58 +100,53 @@ impl Follower {
         let now = std::fs::metadata(&self.path)
             .ok()
             .map(|m| (m.dev(), m.ino()));
-        if now == Some(self.id) {
+        // No file at `path` is the moment between the writer's rename and its create:
+        // keep the old file until the new one is there.
+        if now.is_none() || now == Some(self.id) {
             return Ok(());
         }
         // Finish the old file: the writer has closed it before renaming.
         while self.read_available(sink)? >= MAX_READ {}
-        let old = self.id;
-        self.file = None;
-        self.partial.clear();
-        // Rotated files written after the old one (it moved to path.k: read path.(k-1)..1).
-        let mut skipped = Vec::new();
-        for k in 1..=64 {
-            let p = numbered(&self.path, k);
-            match std::fs::metadata(&p) {
-                Ok(m) if (m.dev(), m.ino()) == old => break,
-                Ok(_) => skipped.push(p),
-                Err(_) => {
-                    skipped.clear();
-                    break;
-                }
-            }
-        }
+        // The files written after the old one, and the new current file, opened as one
+        // view (`crate::view`); when a rotation keeps moving them, the old file stays
+        // open and the next poll looks again. When the old file is no longer among the
+        // rotated ones (deleted, or compressed), the files after it cannot be told from
+        // the ones before it, and reading goes on with `path` alone.
+        let Some(view) = crate::view::open_view(&self.path, Some(self.id), false)? else {
+            return Ok(());
+        };
+        let Some(current) = view.current else {
+            return Ok(());
+        };
+        let rotated = if view.found { view.rotated } else { Vec::new() };
         let mut all = |r: &Record| {
             sink(r);
             true
         };
-        for p in skipped.iter().rev() {
-            let read = match open_optional(p)? {
-                Some(f) => forward_records(f, u64::MAX, &mut all),
-                None => {
-                    // Compressed meanwhile: read the `.gz` instead.
-                    let mut gz = p.clone().into_os_string();
-                    gz.push(".gz");
-                    match open_optional(std::path::Path::new(&gz))? {
-                        Some(f) => forward_records(crate::gz::decoder(f), u64::MAX, &mut all),
-                        None => continue,
-                    }
-                }
+        for o in rotated.into_iter().rev() {
+            let read = if o.is_gz() {
+                forward_records(crate::gz::decoder(o.file), u64::MAX, &mut all)
+            } else {
+                forward_records(o.file, u64::MAX, &mut all)
             };
             read.map_err(|source| LogError::Read {
-                path: p.clone(),
+                path: o.path,
                 source,
             })?;
         }
-        if self.open_current(0)? {
-            self.read_available(sink)?;
-        }
+        self.id = current.id;
+        self.offset = 0;
+        self.partial.clear();
+        self.file = Some(current.file);
+        self.read_available(sink)?;
         Ok(())
     }
 
     /// The first open: the file of the start offset, wherever rotation moved it (then
     /// the next poll sees the rotation and goes on through the newer files), else `path`.
     fn open_first(&mut self) -> Result<bool, LogError> {
+        // The start offset belongs to the first file opened only.
+        let start = std::mem::take(&mut self.start);
         if let Some(want) = self.start_file.take() {
             let now = std::fs::metadata(&self.path)
                 .ok()
@@ -163,7 +160,7 @@ impl Follower {
                     }
                     if let Some(f) = open_optional(&p)? {
                         self.id = want;
-                        self.offset = self.start.min(m.len());
+                        self.offset = start.min(m.len());
                         self.partial.clear();
                         self.file = Some(f);
                         return Ok(true);
@@ -174,7 +171,7 @@ impl Follower {
                 return self.open_current(0);
             }
         }
-        self.open_current(self.start)
+        self.open_current(start)
     }
 
     /// Open `path` at `offset`; false when it does not exist (yet).

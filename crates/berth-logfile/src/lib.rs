@@ -23,6 +23,7 @@ mod follow;
 mod gz;
 mod reader;
 mod scan;
+mod view;
 mod writer;
 
 pub use follow::Follower;

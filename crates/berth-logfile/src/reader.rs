@@ -126,68 +126,57 @@ pub fn read_records_to_follow(
     opts: &ReadOptions,
     sink: &mut impl FnMut(&Record) -> bool,
 ) -> Result<FollowPoint, LogError> {
-    let files = rotated_paths(path);
+    // All files opened at once, so a rotation while reading cannot make a file be read
+    // twice or not at all, nor the two passes of `tail` see different files.
+    let view = crate::view::open_view(path, None, true)?.expect("best effort gives a view");
     // Fix the end of the current file first, so the offset matches what was read.
-    let current = open_optional(path)?;
-    let file_id = match &current {
-        Some(f) => {
-            use std::os::unix::fs::MetadataExt;
-            let m = f.metadata().map_err(|source| read_err(path, source))?;
-            (m.dev(), m.ino())
+    let (file_id, complete_end) = match &view.current {
+        Some(c) => {
+            let len = c
+                .file
+                .metadata()
+                .map_err(|source| read_err(path, source))?
+                .len();
+            let end = complete_end(&c.file, len).map_err(|source| read_err(path, source))?;
+            (c.id, end)
         }
-        None => (0, 0),
+        None => ((0, 0), 0),
     };
-    let current_end = match &current {
-        Some(f) => f.metadata().map_err(|source| read_err(path, source))?.len(),
-        None => 0,
-    };
-    let complete_end = match &current {
-        Some(f) => complete_end(f, current_end).map_err(|source| read_err(path, source))?,
-        None => 0,
-    };
-    let mut current = current;
 
-    // The parts to read, newest first; each file is opened once, so a rotation while
-    // reading cannot make the two passes of `tail` see different files.
+    // The parts to read, newest first.
     let mut parts: Vec<Part> = Vec::new();
     let mut found = 0;
-    for p in files.iter().rev() {
+    for o in view.current.into_iter().chain(view.rotated) {
         if opts.tail.is_some_and(|n| found >= n) {
             break;
         }
-        let (file, end) = if p == path {
-            match current.take() {
-                Some(f) => (f, complete_end),
-                None => continue,
-            }
+        let end = if o.id == file_id {
+            complete_end
         } else {
-            match open_optional(p)? {
-                Some(f) => {
-                    let len = f.metadata().map_err(|source| read_err(p, source))?.len();
-                    (f, len)
-                }
-                None => continue,
-            }
+            o.file
+                .metadata()
+                .map_err(|source| read_err(&o.path, source))?
+                .len()
         };
-        let gz = crate::gz::is_gz(p);
+        let gz = o.is_gz();
         let mut from = From::Start;
         if let Some(n) = opts.tail {
             let want = n - found;
             let (count, start) = if gz {
-                count_gz(&file).map(|count| {
+                count_gz(&o.file).map(|count| {
                     let skip = count.saturating_sub(want);
                     (count - skip, From::Skip(skip))
                 })
             } else {
-                tail_start(&file, end, want).map(|(count, at)| (count, From::Offset(at)))
+                tail_start(&o.file, end, want).map(|(count, at)| (count, From::Offset(at)))
             }
-            .map_err(|source| read_err(p, source))?;
+            .map_err(|source| read_err(&o.path, source))?;
             found += count;
             from = start;
         }
         parts.push(Part {
-            path: p,
-            file,
+            path: o.path,
+            file: o.file,
             end,
             gz,
             from,
@@ -204,7 +193,7 @@ pub fn read_records_to_follow(
             !stopped
         };
         part.read(&mut keep)
-            .map_err(|source| read_err(part.path, source))?;
+            .map_err(|source| read_err(&part.path, source))?;
         if stopped {
             break;
         }
@@ -216,8 +205,8 @@ pub fn read_records_to_follow(
 }
 
 /// One file of the log to read, and where its records to read begin.
-struct Part<'a> {
-    path: &'a Path,
+struct Part {
+    path: PathBuf,
     file: File,
     /// Bytes of the (uncompressed) file that may be read: up to its last complete
     /// record for the current file.
@@ -235,7 +224,7 @@ enum From {
     Skip(usize),
 }
 
-impl Part<'_> {
+impl Part {
     fn read(&self, sink: &mut impl FnMut(&Record) -> bool) -> std::io::Result<()> {
         let mut file = &self.file;
         // Counted or searched before: start over at the beginning of the file.

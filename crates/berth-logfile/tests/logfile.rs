@@ -387,3 +387,90 @@ fn a_follower_started_after_a_rotation_goes_on_from_the_file_that_was_read() {
     let mut naive = Follower::new(&path, point.offset);
     assert_ne!(lines(&naive.poll().unwrap()), expected);
 }
+
+/// Appends `prefix 0..n` to the log at `path` through a writer that never rotates.
+fn append_lines(path: &std::path::Path, prefix: &str, n: usize) -> Vec<String> {
+    let mut w = Writer::open(path, 0, 1).unwrap();
+    (0..n)
+        .map(|i| {
+            let line = format!("{prefix} {i}\n");
+            w.write(Stream::Stdout, line.as_bytes()).unwrap();
+            line
+        })
+        .collect()
+}
+
+fn texts(entries: &[berth_logfile::Entry]) -> Vec<String> {
+    lines(entries).into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn a_poll_between_the_writers_rename_and_create_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    append_lines(&path, "a", 3);
+    // Started after the first record, as a follow after a read starts.
+    let bytes = std::fs::read(&path).unwrap();
+    let offset = bytes.iter().position(|&b| b == b'\n').unwrap() as u64 + 1;
+    let mut fol = Follower::new(&path, offset);
+    assert_eq!(fol.poll().unwrap().len(), 2);
+    // The writer renamed the log and has not created the new one yet.
+    std::fs::rename(&path, dir.path().join("log.1")).unwrap();
+    assert!(fol.poll().unwrap().is_empty());
+    // The new file's first records are not skipped by the start offset.
+    let expected = append_lines(&path, "b", 4);
+    assert_eq!(texts(&fol.poll().unwrap()), expected);
+}
+
+#[test]
+fn a_rotation_caught_halfway_through_its_renames_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let num = |k: u32| dir.path().join(format!("log.{k}"));
+    append_lines(&path, "a", 2);
+    let mut fol = Follower::new(&path, 0);
+    assert_eq!(fol.poll().unwrap().len(), 2);
+    let mut expected = append_lines(&path, "a more", 2);
+    // Two whole rotations: a -> log.2, b -> log.1, c is the log.
+    std::fs::rename(&path, num(1)).unwrap();
+    expected.extend(append_lines(&path, "b", 3));
+    std::fs::rename(num(1), num(2)).unwrap();
+    std::fs::rename(&path, num(1)).unwrap();
+    expected.extend(append_lines(&path, "c", 3));
+    // A third one halfway: log.2 -> log.3 and log.1 -> log.2 done, the log not yet
+    // renamed, so log.1 is missing.
+    std::fs::rename(num(2), num(3)).unwrap();
+    std::fs::rename(num(1), num(2)).unwrap();
+    assert_eq!(texts(&fol.poll().unwrap()), expected);
+    // The third rotation completes: nothing is read twice.
+    std::fs::rename(&path, num(1)).unwrap();
+    let more = append_lines(&path, "d", 2);
+    assert_eq!(texts(&fol.poll().unwrap()), more);
+}
+
+#[test]
+fn a_read_during_a_rotation_halfway_reads_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log");
+    let num = |k: u32| dir.path().join(format!("log.{k}"));
+    let mut expected = append_lines(&path, "a", 2);
+    std::fs::rename(&path, num(1)).unwrap();
+    expected.extend(append_lines(&path, "b", 2));
+    std::fs::rename(num(1), num(2)).unwrap();
+    std::fs::rename(&path, num(1)).unwrap();
+    expected.extend(append_lines(&path, "c", 2));
+    // Halfway through the next rotation: log.1 is missing for a moment.
+    std::fs::rename(num(2), num(3)).unwrap();
+    std::fs::rename(num(1), num(2)).unwrap();
+    let got = read(&path, &ReadOptions::default()).unwrap();
+    assert_eq!(texts(&got), expected);
+    let tail = read(
+        &path,
+        &ReadOptions {
+            tail: Some(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(texts(&tail), expected[3..]);
+}
