@@ -340,7 +340,12 @@ pub(crate) struct TempFile {
 impl TempFile {
     /// Sync and rename into `target`.
     pub fn persist(mut self, target: &Path) -> Result<()> {
-        if let Some(f) = self.file.take() {
+        // A pull syncs the filesystem once instead (`berth_image::atomic::deferred_sync`).
+        if let Some(f) = self
+            .file
+            .take()
+            .filter(|_| !berth_image::atomic::sync_deferred())
+        {
             f.sync_all()
                 .map_err(|e| EngineError::io(format!("sync {}", self.path.display()), e))?;
         }
@@ -542,7 +547,8 @@ pub(crate) struct CountingReader<'a, R> {
 impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.progress.cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "canceled"));
+            // Not `Interrupted`: readers retry that kind, and would spin here.
+            return Err(io::Error::other("canceled"));
         }
         let n = self.inner.read(buf)?;
         self.done += n as u64;

@@ -10,9 +10,13 @@
 //! cache (`distribution.rs`); the same thread then unpacks the layer into a temp dir
 //! (layers unpack in parallel, each checked against its diff id from the config, the
 //! gzip blob hard-linked in as the layer's archive), and this thread registers them in
-//! order. The filesystem is synced once, before the image is registered, which is
-//! only when every layer is in, so a failed or interrupted pull leaves no image; what
-//! it already verified (cached blobs, unpacked layers) is reused by the next pull.
+//! order. Nothing is fsynced file by file: a background thread flushes the filesystem
+//! (`syncfs`) each time a layer is in, while later ones still unpack, and one last
+//! flush comes before the image is registered, which is only when every layer is in,
+//! so a failed or interrupted pull leaves no image; what it already verified (cached
+//! blobs, unpacked layers) is reused by the next pull, a cached blob being checked
+//! again by its diff id as it unpacks. gzip's own CRC is not computed: the blob digest
+//! and the diff id cover both sides of the inflate.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -260,8 +264,25 @@ impl PullJob {
             .collect();
         let abort = AtomicBool::new(false);
         let workers = lock(&queue).len().min(CONCURRENT_DOWNLOADS);
+        // A directory on the filesystem that holds blobs and layers, for `syncfs`.
+        let fs_dir = layers
+            .first()
+            .and_then(|l| self.dist.blob_path(&l.digest).ok())
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()));
         let result = std::thread::scope(|s| {
             let (done_tx, done_rx) = std_mpsc::channel::<(usize, Result<PendingLayer>)>();
+            // Whenever a layer is in, the filesystem is flushed in the background: the
+            // data written so far goes to the disk while later layers still unpack, so
+            // the final sync below has only the last ones left to write.
+            let (flush_tx, flush_rx) = std_mpsc::channel::<()>();
+            if let Some(dir) = fs_dir.clone() {
+                s.spawn(move || {
+                    while flush_rx.recv().is_ok() {
+                        while flush_rx.try_recv().is_ok() {}
+                        berth_image::atomic::sync_filesystem(&dir);
+                    }
+                });
+            }
             for _ in 0..workers {
                 let done_tx = done_tx.clone();
                 let (queue, abort, fetch, chain) = (&queue, &abort, &fetch, &chain);
@@ -269,21 +290,20 @@ impl PullJob {
                     let Some(i) = lock(queue).pop_front() else {
                         return;
                     };
-                    let res = if abort.load(Ordering::SeqCst) {
-                        Err(EngineError::internal("pull aborted"))
-                    } else if fetch[i] {
-                        self.download(&layers[i], &diff_ids[i], abort)
-                    } else {
-                        self.progress
-                            .step(&short(&layers[i].digest), "Download complete");
-                        Ok(())
-                    };
                     let parent = (i > 0).then(|| chain[i - 1].as_str());
-                    // Synced once for the whole image, before it is registered.
-                    let res = res.and_then(|()| {
-                        berth_image::atomic::deferred_sync(|| {
-                            self.extract(&layers[i], parent, i, &diff_ids[i])
-                        })
+                    // Blob and unpacked files alike are synced once for the whole image,
+                    // before it is registered. A blob cached by a pull that failed
+                    // before that sync is checked against its diff id when unpacked.
+                    let res = berth_image::atomic::deferred_sync(|| {
+                        if abort.load(Ordering::SeqCst) {
+                            return Err(EngineError::internal("pull aborted"));
+                        } else if fetch[i] {
+                            self.download(&layers[i], &diff_ids[i], abort)?;
+                        } else {
+                            self.progress
+                                .step(&short(&layers[i].digest), "Download complete");
+                        }
+                        self.extract(&layers[i], parent, i, &diff_ids[i])
                     });
                     if done_tx.send((i, res)).is_err() {
                         return;
@@ -303,6 +323,9 @@ impl PullJob {
                         let (j, r) = done_rx
                             .recv()
                             .map_err(|_| EngineError::internal("layer download stopped"))?;
+                        if r.is_ok() {
+                            let _ = flush_tx.send(());
+                        }
                         ready[j] = Some(r);
                     }
                     let pending = ready[i].take().expect("result received")?;
@@ -316,14 +339,13 @@ impl PullJob {
                 // Stop the other workers at their next write; their temp files go.
                 abort.store(true, Ordering::SeqCst);
             }
+            drop(flush_tx);
             result
         });
         if result.is_ok() {
             // The unpacked files reach the disk before an image refers to them.
-            if let Some(l) = layers.first() {
-                if let Ok(p) = self.dist.blob_path(&l.digest) {
-                    berth_image::atomic::sync_filesystem(p.parent().unwrap_or(&p));
-                }
+            if let Some(dir) = &fs_dir {
+                berth_image::atomic::sync_filesystem(dir);
             }
         }
         result
@@ -402,7 +424,9 @@ impl PullJob {
             );
         }
         self.progress.step(&id, "Verifying Checksum");
-        file.sync_all().map_err(|e| io_err("sync", e))?;
+        if !berth_image::atomic::sync_deferred() {
+            file.sync_all().map_err(|e| io_err("sync", e))?;
+        }
         let target = self.dist.blob_path(&desc.digest)?;
         fs::rename(path, &target)
             .map_err(|e| EngineError::io(format!("store blob {}", target.display()), e))?;
@@ -475,7 +499,7 @@ impl PullJob {
         f.seek(io::SeekFrom::Start(0))
             .map_err(|e| EngineError::io(format!("read {}", path.display()), e))?;
         let counting = CountingReader {
-            inner: io::BufReader::with_capacity(256 << 10, f),
+            inner: f,
             progress: &self.progress,
             id: &id,
             status: "Extracting",
@@ -483,7 +507,11 @@ impl PullJob {
             done: 0,
             last: 0,
         };
-        let tar = berth_image::compression::decompress(counting)?;
+        // The blob was verified by its digest, and what it unpacks to is verified by
+        // the diff id: gzip's CRC-32 would check nothing more.
+        let tar = berth_image::compression::decompress_digest_verified(
+            io::BufReader::with_capacity(256 << 10, counting),
+        )?;
         let kept = gzip.then(|| KeptArchive {
             path: &path,
             digest: &desc.digest,
