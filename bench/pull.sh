@@ -17,7 +17,10 @@
 # By default both engines keep their data on a fresh journaled ext4 (a loop image, see
 # bench_init): on a root file system without a journal, ext4 skips the inodes freed in
 # the last minutes when it allocates new ones, and each round's `rmi` would slow the
-# next round's unpack several-fold, more with every round.
+# next round's unpack several-fold, more with every round. The loop device does direct
+# I/O to its image, as a disk does: a buffered one copies every block a second time
+# into the image file's page cache, CPU time that a pull which syncs (Berth) pays
+# within its time and one that does not (Docker's overlay2) pays after it.
 #
 # The base layer is `debootstrap --variant=minbase bookworm` (from the Debian mirror apt
 # uses, package lists and .debs removed), cached with the data layers under BENCH_CACHE

@@ -517,13 +517,16 @@ impl PullJob {
             digest: &desc.digest,
             size: desc.size,
         });
-        self.images
-            .prepare_layer(parent, tar, Some((index, diff_id)), kept.as_ref())
-            .map_err(|e| {
-                // A blob that does not unpack to its diff id must not be reused.
-                let _ = fs::remove_file(&path);
-                e.into()
-            })
+        let expected = Some((index, diff_id));
+        match &kept {
+            Some(k) => self.images.prepare_pulled_layer(parent, tar, expected, k),
+            None => self.images.prepare_layer(parent, tar, expected),
+        }
+        .map_err(|e| {
+            // A blob that does not unpack to its diff id must not be reused.
+            let _ = fs::remove_file(&path);
+            e.into()
+        })
     }
 }
 

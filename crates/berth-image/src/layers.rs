@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::{unique_suffix, write_atomic};
 use crate::digest::{digest_hex, sha256_digest, HashingReader, HashingWriter};
 use crate::error::{ImageError, IoContext};
+use crate::pipe::{is_reader_gone, pipe};
 use crate::unpack::{unpack, UnpackOptions};
 
 /// `meta.json` of a layer.
@@ -73,6 +74,54 @@ impl PendingLayer {
     pub fn meta(&self) -> &LayerMeta {
         &self.meta
     }
+}
+
+/// Buffers of the read-ahead between a pulled layer's decompressing (and diff id
+/// hashing) thread and its unpacking thread, and how many may wait.
+const READ_AHEAD_CHUNK: usize = 1 << 20;
+const READ_AHEAD_DEPTH: usize = 4;
+
+/// Unpack the layer tar `tar` into `diff` over two threads: a helper reads `tar` (for a
+/// pull, that is where the gzip is inflated) and hashes it for the diff id, while this
+/// thread parses the tar and writes the files. The largest layer of an image, often
+/// the last to finish, then spreads over two cores. An error on either side stops the
+/// other, and the first cause is returned. Returns the diff id, the tar's length and
+/// what was unpacked.
+fn unpack_pipelined(
+    tar: impl Read + Send,
+    diff: &Path,
+) -> Result<(String, u64, crate::unpack::UnpackStats), ImageError> {
+    let (mut w, mut r) = pipe(READ_AHEAD_CHUNK, READ_AHEAD_DEPTH);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || -> io::Result<(String, u64)> {
+            let mut hashing = HashingReader::new(tar);
+            if let Err(e) = w.write_from(&mut hashing) {
+                if !is_reader_gone(&e) {
+                    w.fail(io::Error::new(e.kind(), e.to_string()));
+                }
+                return Err(e);
+            }
+            let (digest, n) = hashing.finish()?;
+            w.finish()?;
+            Ok((digest, n))
+        });
+        let unpacked = unpack(&mut r, diff, &UnpackOptions::layer()).and_then(|stats| {
+            // The bytes after the end-of-archive marker are part of the diff id too.
+            io::copy(&mut r, &mut io::sink()).ctx(|| "read layer stream".to_string())?;
+            Ok(stats)
+        });
+        // A failed unpack stops the producer at its next buffer.
+        drop(r);
+        let produced = producer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("layer reader thread panicked")));
+        match (produced, unpacked) {
+            (Ok((diff_id, n)), Ok(stats)) => Ok((diff_id, n, stats)),
+            (Err(e), _) if !is_reader_gone(&e) => Err(ImageError::io("read layer stream", e)),
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(ImageError::io("read layer stream", e)),
+        }
+    })
 }
 
 impl Drop for PendingLayer {
@@ -136,28 +185,42 @@ impl LayerStore {
         if let Some(p) = parent {
             self.meta(p)?;
         }
-        self.prepare_detached(parent, tar, None)
+        self.prepare_detached(parent, tar)
     }
 
     /// [`prepare`](Self::prepare) without checking that `parent` is present yet (a pull
     /// unpacks layers in parallel and commits them in order; [`commit`](Self::commit)
-    /// is where the parent must exist). With `kept`, that file becomes the layer's
-    /// archive instead of a fresh gzip of the stream.
+    /// is where the parent must exist). The layer keeps a plain copy of the stream.
     pub fn prepare_detached(
         &self,
         parent: Option<&str>,
         tar: impl Read,
-        kept: Option<&KeptArchive<'_>>,
     ) -> Result<PendingLayer, ImageError> {
-        let mut pending = PendingLayer {
+        let mut pending = self.new_pending();
+        pending.meta = self.prepare_in(&pending.work, parent, tar)?;
+        Ok(pending)
+    }
+
+    /// [`prepare_detached`](Self::prepare_detached) for a pulled layer: `tar` is the
+    /// decompressing reader of the gzip blob `kept`, which becomes the layer's archive
+    /// instead of a copy of the stream. `tar` is read (inflated) and hashed on a helper
+    /// thread while this one writes the files.
+    pub fn prepare_kept_detached(
+        &self,
+        parent: Option<&str>,
+        tar: impl Read + Send,
+        kept: &KeptArchive<'_>,
+    ) -> Result<PendingLayer, ImageError> {
+        let mut pending = self.new_pending();
+        pending.meta = self.prepare_kept(&pending.work, parent, tar, kept)?;
+        Ok(pending)
+    }
+
+    fn new_pending(&self) -> PendingLayer {
+        PendingLayer {
             work: self.tmp.join(format!("layer-{}", unique_suffix())),
             meta: LayerMeta::default(),
-        };
-        pending.meta = match kept {
-            Some(k) => self.prepare_kept(&pending.work, parent, tar, k)?,
-            None => self.prepare_in(&pending.work, parent, tar)?,
-        };
-        Ok(pending)
+        }
     }
 
     /// The layer's `diff/` dir, created empty with Docker's mode.
@@ -174,7 +237,7 @@ impl LayerStore {
         &self,
         work: &Path,
         parent: Option<&str>,
-        tar: impl Read,
+        tar: impl Read + Send,
         kept: &KeptArchive<'_>,
     ) -> Result<LayerMeta, ImageError> {
         let diff = Self::make_diff_dir(work)?;
@@ -184,11 +247,7 @@ impl LayerStore {
         if fs::hard_link(kept.path, &archive).is_err() {
             fs::copy(kept.path, &archive).ctx(|| format!("copy {}", kept.path.display()))?;
         }
-        let mut hashing = HashingReader::new(tar);
-        let stats = unpack(&mut hashing, &diff, &UnpackOptions::layer())?;
-        let (diff_id, tar_size, _) = hashing
-            .finish_with_inner()
-            .ctx(|| "read layer stream".to_string())?;
+        let (diff_id, tar_size, stats) = unpack_pipelined(tar, &diff)?;
         let meta = LayerMeta {
             chain_id: chain_of(parent, &diff_id),
             diff_id,

@@ -32,6 +32,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod layers;
+pub mod pipe;
 pub mod reference;
 pub mod store;
 pub mod tags;

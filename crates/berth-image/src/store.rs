@@ -370,30 +370,36 @@ impl ImageStore {
         if let Some(p) = parent {
             self.layers.meta(p)?;
         }
-        let pending = self.prepare_layer(parent, tar, expected_diff_id, None)?;
+        let pending = self.prepare_layer(parent, tar, expected_diff_id)?;
         self.commit_layer(pending)
     }
 
     /// The first half of [`add_layer`](Self::add_layer), safe to run for several layers
     /// of one image at once: unpack into a temp dir and check the diff id, without
-    /// needing `parent` registered yet. `kept` is a gzip file of the same stream to keep
-    /// as the layer's archive (see [`KeptArchive`]).
+    /// needing `parent` registered yet.
     pub fn prepare_layer(
         &self,
         parent: Option<&str>,
         tar: impl Read,
         expected_diff_id: Option<(usize, &str)>,
-        kept: Option<&KeptArchive<'_>>,
     ) -> Result<PendingLayer, ImageError> {
-        let pending = self.layers.prepare_detached(parent, tar, kept)?;
-        if let Some((index, want)) = expected_diff_id {
-            let got = &pending.meta().diff_id;
-            if got != want {
-                return Err(ImageError::invalid(format!(
-                    "invalid diffID for layer {index}: expected {want:?}, got {got:?}"
-                )));
-            }
-        }
+        let pending = self.layers.prepare_detached(parent, tar)?;
+        check_diff_id(&pending, expected_diff_id)?;
+        Ok(pending)
+    }
+
+    /// [`prepare_layer`](Self::prepare_layer) for a pulled gzip blob `kept`, kept as the
+    /// layer's archive (see [`KeptArchive`]); `tar` is its decompressing reader, read on
+    /// a helper thread.
+    pub fn prepare_pulled_layer(
+        &self,
+        parent: Option<&str>,
+        tar: impl Read + Send,
+        expected_diff_id: Option<(usize, &str)>,
+        kept: &KeptArchive<'_>,
+    ) -> Result<PendingLayer, ImageError> {
+        let pending = self.layers.prepare_kept_detached(parent, tar, kept)?;
+        check_diff_id(&pending, expected_diff_id)?;
         Ok(pending)
     }
 
@@ -867,4 +873,20 @@ fn is_single_reference(refs: &[Reference]) -> bool {
     }
     let single = single.unwrap_or(&refs[0]);
     canonical.len() == 1 && canonical.contains(&single.familiar_name())
+}
+
+/// A layer that did not unpack to the diff id its image config names is refused.
+fn check_diff_id(
+    pending: &PendingLayer,
+    expected: Option<(usize, &str)>,
+) -> Result<(), ImageError> {
+    if let Some((index, want)) = expected {
+        let got = &pending.meta().diff_id;
+        if got != want {
+            return Err(ImageError::invalid(format!(
+                "invalid diffID for layer {index}: expected {want:?}, got {got:?}"
+            )));
+        }
+    }
+    Ok(())
 }
