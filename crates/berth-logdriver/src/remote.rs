@@ -394,11 +394,12 @@ impl Sender {
             let sent = self.send(c, &batch, &mut buf);
             match sent {
                 Ok(()) => self.delivered(last),
-                Err(_) => {
-                    // Datagrams that failed are gone for good; streams reconnect and
-                    // send the batch again.
-                    if c.datagram() {
-                        self.delivered(last);
+                Err(settled) => {
+                    // A datagram that failed even after a reconnect is gone for good
+                    // (Docker's syslog writer does the same); the ones after it stay
+                    // queued. Streams reconnect and send the whole batch again.
+                    if let Some(r) = settled.checked_sub(1).and_then(|i| batch.get(i)) {
+                        self.delivered(r.seq);
                     }
                     conn = None;
                     if !self.pause(backoff) {
@@ -410,11 +411,13 @@ impl Sender {
         }
     }
 
-    fn send(&mut self, c: &mut Conn, batch: &[Rec], buf: &mut Vec<u8>) -> std::io::Result<()> {
+    /// Send `batch`. On failure, how many of its records are settled: for datagrams
+    /// those sent plus the one that failed twice, for streams none (all go again).
+    fn send(&mut self, c: &mut Conn, batch: &[Rec], buf: &mut Vec<u8>) -> Result<(), usize> {
         buf.clear();
         match &self.kind {
             Kind::Syslog(s) => {
-                for r in batch {
+                for (i, r) in batch.iter().enumerate() {
                     let start = buf.len();
                     syslog::format_message(
                         buf,
@@ -427,12 +430,23 @@ impl Sender {
                         &r.line,
                     );
                     if c.datagram() {
-                        c.write_all(&buf[start..])?;
+                        // A datagram socket reports an earlier datagram's ICMP error
+                        // (the receiver was restarting, say) on the next send, which
+                        // then is not sent: reconnect and try that message once more.
+                        if c.write_all(&buf[start..]).is_err() {
+                            let retried = self.connect().and_then(|fresh| {
+                                *c = fresh;
+                                c.write_all(&buf[start..])
+                            });
+                            if retried.is_err() {
+                                return Err(i + 1);
+                            }
+                        }
                         buf.truncate(start);
                     }
                 }
                 if !c.datagram() {
-                    c.write_all(buf)?;
+                    c.write_all(buf).map_err(|_| 0usize)?;
                 }
                 Ok(())
             }
@@ -463,14 +477,15 @@ impl Sender {
                     &events,
                     chunk.as_deref(),
                 );
-                c.write_all(buf)?;
+                c.write_all(buf).map_err(|_| 0usize)?;
                 if let Some(chunk) = chunk {
                     let mut reply = Vec::new();
                     let mut tmp = [0u8; 256];
                     while !fluentd::is_ack(&reply, &chunk) {
-                        let n = c.read(&mut tmp)?;
+                        let n = c.read(&mut tmp).map_err(|_| 0usize)?;
+                        // No ack: the whole chunk goes again.
                         if n == 0 || reply.len() > 4096 {
-                            return Err(std::io::Error::other("no ack from fluentd"));
+                            return Err(0);
                         }
                         reply.extend_from_slice(&tmp[..n]);
                     }
@@ -478,5 +493,55 @@ impl Sender {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn udp_remote(port: u16) -> Remote {
+        let mut opts = BTreeMap::new();
+        opts.insert(
+            "syslog-address".to_string(),
+            format!("udp://127.0.0.1:{port}"),
+        );
+        Remote::start(RemoteConfig {
+            driver: "syslog".into(),
+            opts,
+            tag: "t".into(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_datagram_refused_once_is_sent_again_and_the_rest_are_kept() {
+        // A port with no receiver yet: the first datagram draws an ICMP error that
+        // the socket reports on the next send.
+        let port = {
+            let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let remote = udp_remote(port);
+        let mut sink = remote.sink();
+        let now = SystemTime::now();
+        sink.record(Stream::Stdout, b"lost\n", now);
+        std::thread::sleep(Duration::from_millis(200));
+        let rx = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // Queued together, so one batch meets the pending error.
+        for l in ["b 1\n", "b 2\n", "b 3\n"] {
+            sink.record(Stream::Stdout, l.as_bytes(), now);
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while got.len() < 3 {
+            let n = rx.recv(&mut buf).expect("a datagram went missing");
+            let m = String::from_utf8_lossy(&buf[..n]).to_string();
+            got.push(m.rsplit(": ").next().unwrap().trim_end().to_string());
+        }
+        assert_eq!(got, ["b 1", "b 2", "b 3"]);
+        assert_eq!(remote.close(Duration::from_secs(1)), 0);
     }
 }

@@ -420,9 +420,19 @@ template(name="parsed" type="string" string="%pri%|%syslogtag%|%programname%|%ho
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", self.tcp)).is_ok() && self.socket().exists() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // And when a datagram sent to the UDP input has been written out: its input
+        // thread may start after the TCP one.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        while Instant::now() < deadline {
+            let _ = probe.send_to(b"<30>probe: udp-ready", ("127.0.0.1", self.udp));
+            std::thread::sleep(Duration::from_millis(50));
+            if self.parsed().iter().any(|l| l.ends_with("udp-ready")) {
+                return;
+            }
         }
         panic!(
             "rsyslogd did not come up: {}",
