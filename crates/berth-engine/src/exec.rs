@@ -206,6 +206,7 @@ impl Engine {
             open_stdin: c.attach_stdin && !opts.detach,
             stdin_once: true,
             tty,
+            stdin_fd: None,
             task: Task::Exec(spec),
         };
         let cfg_path = dir.join(format!("{}.json", ex.id));

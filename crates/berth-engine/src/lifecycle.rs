@@ -297,6 +297,7 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             tty: rec.config.tty,
+            stdin_fd: spare.as_ref().map(|s| s.raw_fd()),
             task: Task::Container(spec),
         };
         // Rewritten before every start: no need to survive a crash of the machine.

@@ -9,8 +9,7 @@
 use crate::error::{EngineError, Result};
 use berth_types::shim::{Reply, Request};
 use std::io::{BufRead, BufReader};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -27,8 +26,12 @@ pub async fn spawn(shim_binary: &Path, config: &Path) -> Result<Reply> {
     spawn_with_fd(shim_binary, config, None).await
 }
 
-/// [`spawn`], with descriptor `inherit` of this process open in the shim under the same
-/// number (the config names it as `/proc/self/fd/<n>`).
+/// [`spawn`], with descriptor `inherit` of this process as the shim's stdin (the
+/// config's `stdin_fd` tells the shim where it belongs).
+///
+/// Nothing runs in the child before `execve`, so the standard library spawns with
+/// `posix_spawn` (a vfork): a fork of the daemon would copy its page tables and make
+/// every thread of it take copy-on-write faults afterwards, about 1 ms per start.
 pub async fn spawn_with_fd(
     shim_binary: &Path,
     config: &Path,
@@ -36,26 +39,23 @@ pub async fn spawn_with_fd(
 ) -> Result<Reply> {
     let bin = shim_binary.to_path_buf();
     let cfg = config.to_path_buf();
+    // A copy the child gets as its stdin; this one closes when the spawn is done.
+    let stdin = match inherit {
+        // SAFETY: the caller keeps `fd` open for the duration of this call.
+        Some(fd) => Stdio::from(
+            unsafe { BorrowedFd::borrow_raw(fd) }
+                .try_clone_to_owned()
+                .map_err(|e| EngineError::io("passing a descriptor to the shim", e))?,
+        ),
+        None => Stdio::null(),
+    };
     let task = tokio::task::spawn_blocking(move || -> Result<Reply> {
         let mut cmd = Command::new(&bin);
         cmd.arg("run")
             .arg(&cfg)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        if let Some(fd) = inherit {
-            // SAFETY: runs in the forked child before exec and only clears the
-            // close-on-exec flag of a descriptor the caller keeps open meanwhile
-            // (fcntl is async-signal-safe).
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
         let mut child = cmd
             .spawn()
             .map_err(|e| EngineError::io(format!("starting shim {}", bin.display()), e))?;

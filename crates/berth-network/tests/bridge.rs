@@ -139,6 +139,16 @@ fn same_network_reaches_other_network_is_isolated() {
         let err = m.remove_network("netb").await.unwrap_err();
         assert!(err.to_string().contains("has active endpoints"), "{err}");
         m.disconnect_all(&c3.id).await.unwrap();
+        // Deleted in the background, from a socket of its own, although c3's
+        // namespace (which would take the veth with it) is still alive.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sh(&["ip", "-o", "link"]).contains(&e3.host_ifname) {
+            assert!(
+                Instant::now() < deadline,
+                "host veth of c3 on netb left behind"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         m.remove_network(&nb.id).await.unwrap();
         assert!(
             !common::try_sh(&["ip", "link", "show", &bb]).0,

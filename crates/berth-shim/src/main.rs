@@ -5,7 +5,8 @@
 //! attach and control requests on a unix socket, reaps the process and leaves its exit
 //! status on disk. The start sequence (see docs/shim-protocol.md):
 //!
-//! 1. read the [`ShimConfig`]; new session, harmless SIGHUP/SIGPIPE, child subreaper;
+//! 1. read the [`ShimConfig`]; move a descriptor passed as stdin to its number
+//!    (`stdin_fd`); new session, harmless SIGHUP/SIGPIPE, child subreaper;
 //!    stderr to `shim.log` beside the config; write `shim_pid_file`;
 //! 2. make the stdio (pipes; with a tty the process opens its pty inside the container)
 //!    and open the log;
@@ -89,6 +90,12 @@ fn run(config_path: &Path) -> i32 {
             )
         }
     };
+    if let Some(fd) = cfg.stdin_fd {
+        // Before anything else is opened: the number is free (only stdio is open).
+        if let Err(e) = sys::move_stdin_to(fd) {
+            return fail(format!("taking the passed descriptor: {e}"), None);
+        }
+    }
     if let Err(e) = sys::detach_and_reap() {
         return fail(format!("shim setup: {e}"), None);
     }

@@ -180,6 +180,19 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Move our stdin to descriptor `fd` (a number above stdio), inheritable like the
+/// original, and put /dev/null on stdin.
+pub fn move_stdin_to(fd: RawFd) -> io::Result<()> {
+    if fd <= 2 {
+        return Err(io::Error::other(format!(
+            "descriptor {fd} is a standard one"
+        )));
+    }
+    // SAFETY: dup2 of our own stdin onto a number the caller knows to be free.
+    check(unsafe { libc::dup2(0, fd) })?;
+    devnull_over(0)
+}
+
 /// Put /dev/null on `target` (closing what was there), e.g. stdout once the start reply
 /// is printed: a dead daemon's pipe must never be written again.
 pub fn devnull_over(target: RawFd) -> io::Result<()> {

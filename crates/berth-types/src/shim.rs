@@ -36,6 +36,11 @@ pub struct ShimConfig {
     pub stdin_once: bool,
     /// `-t`: run on a pseudo-terminal; output is not multiplexed.
     pub tty: bool,
+    /// The shim's stdin is a descriptor the engine passes on (a spare network
+    /// namespace), to be moved to this number, where the task names it as
+    /// `/proc/self/fd/<n>`; stdin then becomes /dev/null. Passing it as stdin lets the
+    /// engine spawn the shim without forking its own large address space.
+    pub stdin_fd: Option<i32>,
     pub task: Task,
 }
 
