@@ -309,9 +309,12 @@ fn exec_task_runs_without_log() {
 
 #[test]
 fn slow_attach_client_never_blocks_the_process_or_the_log() {
-    // ~4 MB of output; one client never reads, one reads everything.
+    // ~4 MB of output; one client never reads, one reads everything. The output
+    // comes in 100 KB bursts 20 ms apart: the stuck client is cut off all the same,
+    // and the reader, a thread of this busy test process, must fall a whole backlog
+    // behind (10 bursts) before it is.
     let line = "x".repeat(199);
-    let script = format!("yes {line} | head -n 20000");
+    let script = format!("for i in $(seq 40); do yes {line} | head -n 500; sleep 0.02; done");
     let mut shim = Shim::start(
         |d| config(d, container_task(process(&["sh", "-c", &script]))),
         true,
