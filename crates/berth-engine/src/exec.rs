@@ -207,6 +207,7 @@ impl Engine {
             stdin_once: true,
             tty,
             stdin_fd: None,
+            reply_at_pid: false,
             task: Task::Exec(spec),
         };
         let cfg_path = dir.join(format!("{}.json", ex.id));

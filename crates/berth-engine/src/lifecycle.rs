@@ -298,6 +298,9 @@ impl Engine {
             stdin_once: rec.config.stdin_once,
             tty: rec.config.tty,
             stdin_fd: spare.as_ref().map(|s| s.raw_fd()),
+            // Networks are attached through the spare namespace's descriptor, or not at
+            // all: nothing here needs the process's own namespaces before `start`.
+            reply_at_pid: spare.is_some() || !self.net_attaches(&rec),
             task: Task::Container(spec),
         };
         // Rewritten before every start: no need to survive a crash of the machine.
@@ -367,7 +370,12 @@ impl Engine {
         .await;
         let waiting = match started {
             Ok((r, conn)) if r.ok => conn,
-            Ok((r, _)) => return Err(self.start_failed(ctr, &r.error, r.exit_code)),
+            Ok((r, _)) => {
+                // The process is gone (it failed to set up or to exec): so are its
+                // networks.
+                self.net_release(&ctr.id).await;
+                return Err(self.start_failed(ctr, &r.error, r.exit_code));
+            }
             Err(e) => return Err(self.start_failed(ctr, &e.message, None)),
         };
 

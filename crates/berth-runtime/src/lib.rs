@@ -161,13 +161,25 @@ impl Drop for Created {
 /// Create the container's PID 1 (namespaces, rootfs, cgroup, security) parked before exec.
 /// `stdio`: a [`Stdio`] (the caller's descriptors) or [`ProcessIo::Pty`].
 pub fn create(spec: &ContainerSpec, stdio: impl Into<ProcessIo>) -> Result<Created, RuntimeError> {
-    process::spawn(process::Task::Container(spec), stdio.into())
+    process::spawn(process::Task::Container(spec), stdio.into(), &mut |_| {})
+}
+
+/// [`create`], calling `on_pid` with the container process's pid as soon as it exists,
+/// while the process still sets itself up (its namespaces may not all be in place yet):
+/// the caller can announce the pid and overlap its own work with that setup. Called at
+/// most once, and not when creation fails before the pid is known.
+pub fn create_notify(
+    spec: &ContainerSpec,
+    stdio: impl Into<ProcessIo>,
+    on_pid: &mut dyn FnMut(i32),
+) -> Result<Created, RuntimeError> {
+    process::spawn(process::Task::Container(spec), stdio.into(), on_pid)
 }
 
 /// Create a process inside a running container (setns into `target_pid`'s namespaces,
 /// join its cgroup, same security setup), parked before exec. `stdio` as for [`create`].
 pub fn create_exec(spec: &ExecSpec, stdio: impl Into<ProcessIo>) -> Result<Created, RuntimeError> {
-    process::spawn(process::Task::Exec(spec), stdio.into())
+    process::spawn(process::Task::Exec(spec), stdio.into(), &mut |_| {})
 }
 
 /// Pseudo-terminal helpers on the caller's side (host ptys, window size).

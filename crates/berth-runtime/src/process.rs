@@ -3,8 +3,8 @@
 //! ```text
 //! caller ──fork──▶ stage 1 ──clone(CLONE_PARENT)──▶ stage 2 = container process
 //!   │  joins/unshares namespaces       │ rootfs, pivot_root, [pty], hostname, sysctls,
-//!   │  (parent adds it to the cgroup)  │ user, lookup, rlimits, stdio → [PTY] → READY
-//!   └◀───────── PID ──────────────────┘ parked (release byte) → caps, seccomp → execve
+//!   │  (parent adds it to the cgroup)  │ user, lookup, rlimits, stdio → [PTY] → caps,
+//!   └◀───────── PID ──────────────────┘ seccomp → READY, parked (release byte) → execve
 //! ```
 //! Stage 1 exists so the container process can start inside fresh namespaces (a new pid
 //! namespace only applies to children) while still being a direct child of the caller
@@ -83,7 +83,11 @@ struct Plan<'a> {
 }
 
 /// Create the process for `task`, parked before `execve`.
-pub(crate) fn spawn(task: Task<'_>, io: ProcessIo) -> Result<Created, RuntimeError> {
+pub(crate) fn spawn(
+    task: Task<'_>,
+    io: ProcessIo,
+    on_pid: &mut dyn FnMut(i32),
+) -> Result<Created, RuntimeError> {
     let process = task.process();
     if process.args.is_empty() {
         return Err(RuntimeError::Other("no command specified".into()));
@@ -119,7 +123,7 @@ pub(crate) fn spawn(task: Task<'_>, io: ProcessIo) -> Result<Created, RuntimeErr
         Task::Container(s) => cgroup::create(s)?,
         Task::Exec(e) => cgroup::open(&e.cgroup_path)?,
     };
-    let result = spawn_with(task, stdio, caps, filter, cg.as_ref()).and_then(|created| {
+    let result = spawn_with(task, stdio, caps, filter, cg.as_ref(), on_pid).and_then(|created| {
         // On error `created` is dropped, which kills and reaps the process.
         if let Some(c) = &cg {
             c.finish()?;
@@ -144,6 +148,7 @@ fn spawn_with(
     caps: u64,
     filter: Option<seccomp::Program>,
     cg: Option<&Joined>,
+    on_pid: &mut dyn FnMut(i32),
 ) -> Result<Created, RuntimeError> {
     let (psock, csock) = ipc::socketpair().map_err(sys_err("socketpair"))?;
     // The release channel is a socket so that releasing a dead child cannot SIGPIPE us.
@@ -182,7 +187,10 @@ fn spawn_with(
                 stage_single(&plan);
             }
             drop((csock, rel_r, st_w, stdio));
-            let (container_pid, master) = handshake(&psock, pid, &plan, true)?;
+            if pid > 0 {
+                on_pid(pid);
+            }
+            let (container_pid, master) = handshake(&psock, pid, &plan, true, on_pid)?;
             return Ok(Created::new(container_pid, rel_w, st_r, master));
         }
     }
@@ -203,7 +211,7 @@ fn spawn_with(
         stage1(&plan);
     }
     drop((csock, rel_r, st_w, stdio));
-    let (container_pid, master) = handshake(&psock, pid, &plan, false)?;
+    let (container_pid, master) = handshake(&psock, pid, &plan, false, on_pid)?;
     Ok(Created::new(container_pid, rel_w, st_r, master))
 }
 
@@ -314,6 +322,7 @@ fn handshake(
     stage1: i32,
     plan: &Plan,
     single: bool,
+    on_pid: &mut dyn FnMut(i32),
 ) -> Result<(i32, Option<OwnedFd>), RuntimeError> {
     // Without stage 1 the process we forked is the container process.
     let mut child: Option<i32> = single.then_some(stage1);
@@ -336,7 +345,12 @@ fn handshake(
                     kill(stage1);
                 }
             }
-            Ok(Some((ipc::PID, p, _))) => child = String::from_utf8_lossy(&p).parse().ok(),
+            Ok(Some((ipc::PID, p, _))) => {
+                child = String::from_utf8_lossy(&p).parse().ok();
+                if let Some(pid) = child.filter(|p| *p > 0) {
+                    on_pid(pid);
+                }
+            }
             Ok(Some((ipc::PTY, _, fd))) => master = fd,
             Ok(Some((ipc::READY, _, _))) => ready = true,
             Ok(Some((ipc::ERROR, p, _))) => {
@@ -703,6 +717,7 @@ fn stage_single(plan: &Plan) -> ! {
             return Err(RuntimeError::last_os("unshare namespaces"));
         }
         let ready = prepare(plan)?;
+        secure(plan, &ready)?;
         park(plan, ready)
     })
 }
@@ -710,6 +725,7 @@ fn stage_single(plan: &Plan) -> ! {
 fn stage2(plan: &Plan) -> ! {
     child_guard(plan, || {
         let ready = prepare(plan)?;
+        secure(plan, &ready)?;
         park(plan, ready)
     })
 }
@@ -981,6 +997,18 @@ fn setup_stdio(fds: [RawFd; 3]) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Drop to the process's user, capabilities and seccomp filter, with default signal
+/// dispositions, before parking (as runc does before its exec fifo): the filter's
+/// load (about a millisecond of JIT in the kernel) and the capability calls are then
+/// done while the engine answers `create`, not after the release, on the path from
+/// `start` to the program running. From here on the process only sends READY, reads
+/// the release byte and execs (or, with `--init`, forks first), which any profile
+/// that lets a program run allows; errors are reported on the socket as setup errors.
+fn secure(plan: &Plan, ready: &Ready) -> Result<(), RuntimeError> {
+    reset_signals();
+    apply_security(plan, &ready.user)
+}
+
 /// Tell the caller we are ready and wait for the release byte.
 fn park(plan: &Plan, ready: Ready) -> ! {
     if ipc::send(plan.sock, ipc::READY, &[]).is_err() {
@@ -1003,12 +1031,7 @@ fn park(plan: &Plan, ready: Ready) -> ! {
     }
     // SAFETY: done with the release pipe.
     unsafe { libc::close(plan.release) };
-    reset_signals();
     let init = matches!(plan.task, Task::Container(s) if s.init);
-    if let Err(e) = apply_security(plan, &ready.user) {
-        report(plan.status, &e);
-        exit_now(1);
-    }
     if init {
         crate::init::run(plan.task.process().terminal, plan.status, || {
             exec(plan, &ready);

@@ -139,6 +139,60 @@ impl Client {
     }
 }
 
+/// For a shim whose process failed after it already replied ok: accept connections on
+/// `listener` and answer each one's first request with `reply`, until a `start` got
+/// its answer or `wait` has passed. Blocking; nothing else runs meanwhile.
+pub fn answer_all_until_start(
+    listener: &std::os::unix::net::UnixListener,
+    reply: &berth_types::shim::Reply,
+    wait: std::time::Duration,
+) {
+    use berth_types::shim::Request;
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+
+    let Ok(mut line) = serde_json::to_vec(reply) else {
+        return;
+    };
+    line.push(b'\n');
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let mut pfd = libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd we own, for at most `left`.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n <= 0 {
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        let Ok((stream, _)) = listener.accept() else {
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(1)));
+        let mut first = String::new();
+        let mut reader = io::BufReader::new(&stream);
+        if reader.read_line(&mut first).is_err() {
+            continue;
+        }
+        let _ = (&stream).write_all(&line);
+        if matches!(
+            serde_json::from_str::<Request>(first.trim()),
+            Ok(Request::Start)
+        ) {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,17 +87,27 @@ impl Launched {
 }
 
 /// Create the task's process with `stdio` (moved in: the shim keeps none of these ends).
-pub fn create(task: &Task, stdio: ProcessIo) -> Result<Launched, LaunchError> {
+/// `on_pid` gets the process's pid as soon as it exists (see
+/// `berth_runtime::create_notify`).
+pub fn create(
+    task: &Task,
+    stdio: ProcessIo,
+    on_pid: &mut dyn FnMut(i32),
+) -> Result<Launched, LaunchError> {
     #[cfg(debug_assertions)]
     if std::env::var_os("BERTH_SHIM_TEST_HOST").is_some_and(|v| v == "1") {
         let process = match task {
             Task::Container(s) => &s.process,
             Task::Exec(s) => &s.process,
         };
-        return host::create(process, stdio).map(Launched::Host);
+        let parked = host::create(process, stdio)?;
+        on_pid(parked.pid);
+        return Ok(Launched::Host(parked));
     }
     match task {
-        Task::Container(spec) => Ok(Launched::Runtime(berth_runtime::create(spec, stdio)?)),
+        Task::Container(spec) => Ok(Launched::Runtime(berth_runtime::create_notify(
+            spec, stdio, on_pid,
+        )?)),
         Task::Exec(spec) => Ok(Launched::Runtime(berth_runtime::create_exec(spec, stdio)?)),
     }
 }

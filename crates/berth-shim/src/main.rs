@@ -136,10 +136,51 @@ fn run(config_path: &Path) -> i32 {
         }
     };
 
-    let mut launched = match launch::create(&cfg.task, stdio) {
+    // With `reply_at_pid` the control socket exists before the reply (requests wait in
+    // its backlog until the process is ready and the server runs).
+    let early = cfg.reply_at_pid && matches!(cfg.task, Task::Container(_));
+    let mut listener = None;
+    if early {
+        match bind(&cfg.socket) {
+            Ok(l) => listener = Some(l),
+            Err(e) => {
+                cleanup_pid_files(&cfg);
+                return fail(format!("binding control socket {}: {e}", cfg.socket), None);
+            }
+        }
+    }
+    let mut announced = false;
+    let mut announce = |pid: i32| {
+        if !early || announced {
+            return;
+        }
+        if !cfg.pid_file.is_empty()
+            && sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
+                .is_err()
+        {
+            // Reported by the usual path once creation returns.
+            return;
+        }
+        print_reply(&Reply {
+            pid: Some(pid),
+            ..Reply::ok()
+        });
+        if let Err(e) = sys::devnull_over(1) {
+            diag(&format!("closing stdout: {e}"));
+        }
+        announced = true;
+    };
+    let created = launch::create(&cfg.task, stdio, &mut announce);
+    let mut launched = match created {
         Ok(l) => l,
         Err(e) => {
             cleanup_pid_files(&cfg);
+            if announced {
+                return fail_after_reply(listener, &cfg.socket, e.message, e.exit_code);
+            }
+            if listener.is_some() {
+                let _ = std::fs::remove_file(&cfg.socket);
+            }
             return fail(e.message, e.exit_code);
         }
     };
@@ -155,13 +196,22 @@ fn run(config_path: &Path) -> i32 {
     };
     // Threads only now: the process exists, the runtime will not fork again.
     let remote = logging::attach_remote(&cfg, log.as_mut());
-    let abandon = |msg: String, cfg: &ShimConfig, launched: launch::Launched| {
+    let abandon = |msg: String,
+                   cfg: &ShimConfig,
+                   launched: launch::Launched,
+                   listener: Option<UnixListener>| {
         // The process never ran: take it down and reap it before reporting.
         launched.abandon();
         if matches!(cfg.task, Task::Container(_)) {
             cgroup::destroy(&cfg.task);
         }
         cleanup_pid_files(cfg);
+        if announced {
+            return fail_after_reply(listener, &cfg.socket, msg, None);
+        }
+        if listener.is_some() {
+            let _ = std::fs::remove_file(&cfg.socket);
+        }
         fail(msg, None)
     };
     if cfg.tty {
@@ -170,37 +220,53 @@ fn run(config_path: &Path) -> i32 {
             .ok_or_else(|| std::io::Error::other("the process has no terminal"))
             .and_then(|m| io.use_master(m, cfg.open_stdin));
         if let Err(e) = r {
-            return abandon(format!("setting up the terminal: {e}"), &cfg, launched);
+            return abandon(
+                format!("setting up the terminal: {e}"),
+                &cfg,
+                launched,
+                listener,
+            );
         }
     }
     let sigchld = match sys::sigchld_pipe() {
         Ok(fd) => fd,
-        Err(e) => return abandon(format!("shim setup: {e}"), &cfg, launched),
+        Err(e) => return abandon(format!("shim setup: {e}"), &cfg, launched, listener),
     };
-    let listener = match bind(&cfg.socket) {
-        Ok(l) => l,
-        Err(e) => {
-            return abandon(
-                format!("binding control socket {}: {e}", cfg.socket),
-                &cfg,
-                launched,
-            )
-        }
+    let listener = match listener {
+        Some(l) => l,
+        None => match bind(&cfg.socket) {
+            Ok(l) => l,
+            Err(e) => {
+                return abandon(
+                    format!("binding control socket {}: {e}", cfg.socket),
+                    &cfg,
+                    launched,
+                    None,
+                )
+            }
+        },
     };
-    if !cfg.pid_file.is_empty() {
-        if let Err(e) =
-            sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
-        {
-            let _ = std::fs::remove_file(&cfg.socket);
-            return abandon(format!("writing {}: {e}", cfg.pid_file), &cfg, launched);
+    if !announced {
+        if !cfg.pid_file.is_empty() {
+            if let Err(e) =
+                sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
+            {
+                let _ = std::fs::remove_file(&cfg.socket);
+                return abandon(
+                    format!("writing {}: {e}", cfg.pid_file),
+                    &cfg,
+                    launched,
+                    None,
+                );
+            }
         }
-    }
-    print_reply(&Reply {
-        pid: Some(pid),
-        ..Reply::ok()
-    });
-    if let Err(e) = sys::devnull_over(1) {
-        diag(&format!("closing stdout: {e}"));
+        print_reply(&Reply {
+            pid: Some(pid),
+            ..Reply::ok()
+        });
+        if let Err(e) = sys::devnull_over(1) {
+            diag(&format!("closing stdout: {e}"));
+        }
     }
 
     match server::Server::new(cfg, listener, io, log, launched, sigchld) {
@@ -209,6 +275,31 @@ fn run(config_path: &Path) -> i32 {
     }
     logging::finish(remote);
     0
+}
+
+/// How long a shim whose process failed after an early reply (`reply_at_pid`) waits for
+/// the engine's `start` to tell it why.
+const FAILURE_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The process failed to set up after the start reply already said ok: answer every
+/// request on the control socket with the error (the engine's `start` among them),
+/// until `start` had its answer or the wait is over, then remove the socket.
+fn fail_after_reply(
+    listener: Option<UnixListener>,
+    socket: &str,
+    msg: String,
+    exit_code: Option<i32>,
+) -> i32 {
+    diag(&msg);
+    let reply = Reply {
+        exit_code,
+        ..Reply::err(msg)
+    };
+    if let Some(l) = listener {
+        client::answer_all_until_start(&l, &reply, FAILURE_REPORT_WAIT);
+    }
+    let _ = std::fs::remove_file(socket);
+    1
 }
 
 /// Bind the control socket: remove a stale file first, mode 0600.

@@ -400,3 +400,43 @@ fn container_survives_parent_kill() {
     assert_eq!(guard.exit_status().exit_code, 137);
     assert!(!b.cgroup_exists());
 }
+
+#[test]
+fn container_early_reply_then_start_runs_it() {
+    let b = Bundle::new("early");
+    let spec = b.spec(&["sh", "-c", "echo early; exit 4"]);
+    let Some(mut shim) = container_shim(&b, spec, |c| c.reply_at_pid = true) else {
+        return;
+    };
+    assert!(shim.reply.ok, "{:?}", shim.reply);
+    assert!(shim.reply.pid.is_some_and(|p| p > 0));
+    let mut att = attach(shim.socket(), false, true, true);
+    assert!(shim.request(&Request::Start).ok);
+    let (out, _) = demux(&read_all(&mut att));
+    assert_eq!(String::from_utf8(out).unwrap(), "early\n");
+    assert_eq!(shim.wait_exit(T), 0);
+    assert_eq!(shim.exit_status().exit_code, 4);
+    assert!(!b.cgroup_exists(), "cgroup removed at exit");
+}
+
+#[test]
+fn container_setup_failure_after_an_early_reply_answers_start() {
+    let b = Bundle::new("earlyfail");
+    let mut spec = b.spec(&["true"]);
+    // A file as the working directory: the process fails after the pid is known.
+    spec.process.cwd = "/bin/sh".into();
+    let Some(mut shim) = container_shim(&b, spec, |c| c.reply_at_pid = true) else {
+        return;
+    };
+    assert!(
+        shim.reply.ok,
+        "the reply comes before the setup: {:?}",
+        shim.reply
+    );
+    let r = shim.request(&Request::Start);
+    assert!(!r.ok, "{r:?}");
+    assert!(r.error.contains("chdir to cwd"), "{}", r.error);
+    assert_eq!(shim.wait_exit(T), 1);
+    assert!(!shim.socket().exists());
+    assert!(!b.cgroup_exists(), "a failed create leaves no cgroup");
+}

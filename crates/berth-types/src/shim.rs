@@ -41,6 +41,14 @@ pub struct ShimConfig {
     /// `/proc/self/fd/<n>`; stdin then becomes /dev/null. Passing it as stdin lets the
     /// engine spawn the shim without forking its own large address space.
     pub stdin_fd: Option<i32>,
+    /// Print the start reply as soon as the container process exists, while it still
+    /// sets itself up: the engine then does its part of the start (attach clients,
+    /// `start`) meanwhile, and `start` releases the process once it is ready. A setup
+    /// that fails after that reply is reported on the control socket, as the reply to
+    /// every request (`start` included). Only for an engine that needs nothing of the
+    /// process's namespaces before `start` (its network namespace may not be in place
+    /// at the reply).
+    pub reply_at_pid: bool,
     pub task: Task,
 }
 
