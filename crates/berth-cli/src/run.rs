@@ -257,6 +257,28 @@ pub fn start_error_code(msg: &str) -> i32 {
 /// message) when the container meets the condition. Returns once the daemon
 /// has registered the wait (response head received) or after a short grace time.
 pub fn begin_wait(c: &Client, id: &str, condition: &str) -> mpsc::Receiver<Result<i64, String>> {
+    send_wait(c, id, condition).registered()
+}
+
+/// A wait request on its way (see [`send_wait`]).
+pub struct PendingWait {
+    ready: mpsc::Receiver<()>,
+    status: mpsc::Receiver<Result<i64, String>>,
+}
+
+impl PendingWait {
+    /// Once the daemon has registered the wait (or after a short grace time): the
+    /// receiver of the exit status.
+    pub fn registered(self) -> mpsc::Receiver<Result<i64, String>> {
+        let _ = self.ready.recv_timeout(Duration::from_secs(5));
+        self.status
+    }
+}
+
+/// Sends the wait request from a thread of its own and returns at once, so that the
+/// attach request can go out meanwhile: both must be in place before `start`, and
+/// neither needs the other's answer (one round trip to the daemon less per `run`).
+pub fn send_wait(c: &Client, id: &str, condition: &str) -> PendingWait {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
     let c = c.clone();
@@ -282,8 +304,10 @@ pub fn begin_wait(c: &Client, id: &str, condition: &str) -> mpsc::Receiver<Resul
             });
         let _ = tx.send(r);
     });
-    let _ = ready_rx.recv_timeout(Duration::from_secs(5));
-    rx
+    PendingWait {
+        ready: ready_rx,
+        status: rx,
+    }
 }
 
 pub fn run(c: &Client, a: &RunArgs) -> CliResult {
@@ -325,6 +349,7 @@ pub fn run(c: &Client, a: &RunArgs) -> CliResult {
         (tty && term::size().is_some()).then(|| ResizeTarget::Container(id.clone())),
         sig_proxy.then(|| id.clone()),
     );
+    let wait = send_wait(c, &id, if rm { "removed" } else { "next-exit" });
     let conn = if a_in || a_out || a_err {
         Some(
             c.container_attach(&id, a_in, a_out, a_err, o.detach_keys.as_deref())
@@ -333,7 +358,7 @@ pub fn run(c: &Client, a: &RunArgs) -> CliResult {
     } else {
         None
     };
-    let status = begin_wait(c, &id, if rm { "removed" } else { "next-exit" });
+    let status = wait.registered();
     if let Err(e) = c.container_start(&id, None) {
         let m = e.to_string();
         let code = start_error_code(&m);

@@ -705,7 +705,6 @@ impl NetworkManager {
     /// delete request is already on its way before the next connect can ask for it.
     async fn undo_endpoint(&self, inner: &mut Inner, rec: &EndpointRecord, wait_link: bool) {
         inner.state.endpoints.retain(|e| e.id != rec.id);
-        inner.proxies.remove(&rec.id);
         self.resolver.remove(&rec.container_id, &rec.network_id);
         if !inner
             .state
@@ -726,6 +725,10 @@ impl NetworkManager {
         if !rec.ports.is_empty() {
             let _ = self.sync_firewall(&inner.state).await;
         }
+        // The published ports' sockets close only once their DNAT rules are gone: a
+        // port freed while a rule still sends its traffic to the container could be
+        // bound by another program, whose clients would then be refused.
+        inner.proxies.remove(&rec.id);
     }
 
     /// `docker network disconnect`: removes the veth (its peer goes with it), the DNS
