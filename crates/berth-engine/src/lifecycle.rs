@@ -238,9 +238,13 @@ impl Engine {
         };
         // A spare namespace made ahead replaces a new one (netpool.rs); it stays open
         // here until the shim has created the process, which joined it by then.
-        let spare = (net == NsMode::New)
-            .then(|| self.netns_pool.take())
-            .flatten();
+        // The pool refills when `_refill` goes, once this start is done.
+        let (spare, _refill) = if net == NsMode::New {
+            let (spare, refill) = self.netns_pool.take();
+            (spare, Some(refill))
+        } else {
+            (None, None)
+        };
         if let Some(s) = &spare {
             net = NsMode::Join(format!("/proc/self/fd/{}", s.raw_fd()));
         }

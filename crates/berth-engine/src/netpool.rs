@@ -4,11 +4,12 @@
 //! per-namespace state of every network subsystem), and a container with its own
 //! network (`none`, the default bridge, user networks) used to pay it on the start path,
 //! inside the process being started. The engine instead keeps [`SPARE`] empty
-//! namespaces, each held by an open descriptor: a start takes one, the shim inherits
-//! the descriptor under the same number and the container process joins it by path
-//! (`/proc/self/fd/<n>`) where it would have unshared a new one; the daemon closes its
-//! copy once the process is created, and a background thread makes the next one while
-//! the machine waits on other work.
+//! namespaces, each held by an open descriptor: a start takes one, the shim gets the
+//! descriptor (as its stdin, moved to the same number) and the container process joins
+//! it by path (`/proc/self/fd/<n>`) where it would have unshared a new one; the daemon
+//! closes its copy once the process is created. When that start is done, a background
+//! thread makes the next ones, each by unsharing and going back to the daemon's own
+//! namespace.
 //!
 //! A spare namespace is used once, by one container, and never returned: it is as
 //! fresh as an unshared one (only `lo`, down; the runtime brings it up as before). The
@@ -56,11 +57,12 @@ impl SpareNetns {
 }
 
 impl NetnsPool {
-    /// A spare namespace if one is ready; starts making the next ones either way.
-    pub(crate) fn take(self: &Arc<Self>) -> Option<SpareNetns> {
+    /// A spare namespace if one is ready. The next ones are made when the returned
+    /// guard goes (the caller's start is done): making one is half a millisecond of
+    /// kernel time that would otherwise compete with that very start for the CPU.
+    pub(crate) fn take(self: &Arc<Self>) -> (Option<SpareNetns>, RefillOnDrop) {
         let got = lock(&self.spare).pop().map(|fd| SpareNetns { fd });
-        self.refill();
-        got
+        (got, RefillOnDrop(self.clone()))
     }
 
     /// Makes namespaces on a background thread until [`SPARE`] are ready.
@@ -72,8 +74,17 @@ impl NetnsPool {
         let spawned = std::thread::Builder::new()
             .name("netns-pool".into())
             .spawn(move || {
+                let home = match File::open("/proc/thread-self/ns/net") {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("berth-engine: opening the daemon's network namespace: {e}");
+                        pool.broken.store(true, Ordering::Relaxed);
+                        pool.filling.store(false, Ordering::Release);
+                        return;
+                    }
+                };
                 while lock(&pool.spare).len() < SPARE {
-                    match make() {
+                    match make(&home) {
                         Ok(fd) => lock(&pool.spare).push(fd),
                         Err(e) => {
                             eprintln!("berth-engine: making a spare network namespace: {e}");
@@ -96,22 +107,32 @@ impl NetnsPool {
     }
 }
 
-/// One new network namespace, held by a descriptor. Made on a thread of its own that
-/// ends right after: `unshare` moves only the calling thread, and no other code may
-/// run in the new namespace by mistake.
-fn make() -> std::io::Result<OwnedFd> {
-    std::thread::Builder::new()
-        .name("netns-make".into())
-        .spawn(|| {
-            // SAFETY: unshare of the calling thread's network namespace only; this
-            // thread runs nothing else and exits right after.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(OwnedFd::from(File::open("/proc/thread-self/ns/net")?))
-        })?
-        .join()
-        .map_err(|_| std::io::Error::other("the namespace thread panicked"))?
+/// Refills the pool when dropped (see [`NetnsPool::take`]).
+#[derive(Debug)]
+pub(crate) struct RefillOnDrop(Arc<NetnsPool>);
+
+impl Drop for RefillOnDrop {
+    fn drop(&mut self) {
+        self.0.refill();
+    }
+}
+
+/// One new network namespace, held by a descriptor: the calling thread unshares one,
+/// opens it and goes back `home` before it does anything else. An error on the way
+/// back leaves the thread in the new namespace: the caller must then stop using it
+/// (the pool thread ends).
+fn make(home: &File) -> std::io::Result<OwnedFd> {
+    // SAFETY: unshare of the calling thread's network namespace only.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let ns = File::open("/proc/thread-self/ns/net");
+    // SAFETY: setns of this thread into the namespace `home` names (a descriptor we
+    // hold open).
+    if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(OwnedFd::from(ns?))
 }
 
 #[cfg(test)]
@@ -137,8 +158,10 @@ mod tests {
         }
         assert_eq!(pool.ready(), SPARE);
         let ours = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
-        let a = pool.take().expect("a spare namespace");
-        let b = pool.take().expect("a second spare namespace");
+        let (a, refill_a) = pool.take();
+        let (b, refill_b) = pool.take();
+        let a = a.expect("a spare namespace");
+        let b = b.expect("a second spare namespace");
         let ino = |s: &SpareNetns| std::fs::metadata(s.path()).unwrap().ino();
         assert_ne!(ino(&a), ours, "a spare is not the daemon's own namespace");
         assert_ne!(ino(&a), ino(&b), "each spare is a namespace of its own");
@@ -147,7 +170,8 @@ mod tests {
             std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino(),
             ours
         );
-        // Taking them started making new ones.
+        drop((refill_a, refill_b));
+        // Releasing the guards started making new ones.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while pool.ready() < SPARE && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
