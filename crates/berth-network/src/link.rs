@@ -140,8 +140,10 @@ impl Netlink {
     /// `rcu_barrier`, 10-25 ms on a busy machine), all inside the `sendto` of the
     /// request. So the request goes out on a socket of its own, from a thread of its
     /// own: on this one it would hold up every later request, such as the next
-    /// start's veth pair, until the kernel is done. Errors are only logged: a device
-    /// that is already gone (it dies with its namespace) is the common case.
+    /// start's veth pair, until the kernel is done. The new thread is in the caller's
+    /// namespace, so this is for the host socket ([`Netlink::host`]) only. Errors are
+    /// only logged: a device that is already gone (it dies with its namespace) is the
+    /// common case.
     pub fn delete_link_detached(&self, name: String) {
         let spawned = std::thread::Builder::new()
             .name("veth-delete".into())
@@ -235,9 +237,8 @@ pub fn check_ifname(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// RTM_DELLINK by name; a missing device is not an error.
-/// `RTM_DELLINK` by name on a fresh blocking socket of the caller's namespace; a
-/// missing device is not an error.
+/// `RTM_DELLINK` by name on a fresh blocking socket of the calling thread's namespace;
+/// a missing device is not an error.
 fn delete_by_name_blocking(name: &str) -> std::io::Result<()> {
     use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
     use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
@@ -272,6 +273,7 @@ fn delete_by_name_blocking(name: &str) -> std::io::Result<()> {
     }
 }
 
+/// RTM_DELLINK by name through `handle`; a missing device is not an error.
 async fn delete_named(handle: &Handle, name: &str) -> Result<()> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     let idx = match links.try_next().await {

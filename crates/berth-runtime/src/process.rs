@@ -1000,8 +1000,8 @@ fn setup_stdio(fds: [RawFd; 3]) -> Result<(), RuntimeError> {
 /// Drop to the process's user, capabilities and seccomp filter, with default signal
 /// dispositions, before parking (as runc does before its exec fifo): the filter's
 /// load (about a millisecond of JIT in the kernel) and the capability calls are then
-/// done while the engine answers `create`, not after the release, on the path from
-/// `start` to the program running. From here on the process only sends READY, reads
+/// done while the caller and the engine get the start ready (see `create_notify`),
+/// not after the release, on the path from `start` to the program running. From here on the process only sends READY, reads
 /// the release byte and execs (or, with `--init`, forks first), which any profile
 /// that lets a program run allows; errors are reported on the socket as setup errors.
 fn secure(plan: &Plan, ready: &Ready) -> Result<(), RuntimeError> {
