@@ -341,6 +341,13 @@ fn remove_tree(dir: &Path, fake: bool, deadline: Instant) -> Result<(), CgroupEr
             _ => Ok(()),
         };
     }
+    // Usually the cgroup is empty and has no children: one rmdir does it (listing the
+    // directory first cost ~0.1 ms per hierarchy on every container's exit).
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

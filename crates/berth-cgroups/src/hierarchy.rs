@@ -63,11 +63,10 @@ impl Hierarchy {
     /// `/proc/self/mountinfo`.
     pub fn detect() -> Result<Hierarchy, CgroupError> {
         let root = PathBuf::from(DEFAULT_ROOT);
-        let mountinfo =
-            std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| CgroupError::Read {
-                path: PathBuf::from("/proc/self/mountinfo"),
-                source: e,
-            })?;
+        let mountinfo = read_proc_file("/proc/self/mountinfo").map_err(|e| CgroupError::Read {
+            path: PathBuf::from("/proc/self/mountinfo"),
+            source: e,
+        })?;
         if is_cgroup2(&root) {
             return Ok(Hierarchy {
                 root: root.clone(),
@@ -247,6 +246,16 @@ fn fs_magic(path: &Path) -> Option<nix::sys::statfs::FsType> {
     nix::sys::statfs::statfs(path)
         .ok()
         .map(|s| s.filesystem_type())
+}
+
+/// Reads a /proc file in one or two `read`s. `read_to_string` starts with a 32-byte
+/// probe and doubles from there: seven reads for a mount table, each of which the
+/// kernel regenerates, and this runs in every container's start and exit.
+fn read_proc_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 fn is_cgroup2(path: &Path) -> bool {

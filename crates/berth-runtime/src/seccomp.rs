@@ -192,7 +192,7 @@ mod cache {
             .unwrap_or_default();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let mut k = format!(
-            "berth {}\nlibseccomp {lib}\nkernel {}\narch {:?}\ncaps {}\n",
+            "berth {}\nlibseccomp {lib}\nlayout tree\nkernel {}\narch {:?}\ncaps {}\n",
             env!("CARGO_PKG_VERSION"),
             kernel.trim(),
             libseccomp::ScmpArch::native(),
@@ -356,6 +356,13 @@ pub fn compile(json: &str, caps: &[String]) -> Result<ScmpFilterContext, Runtime
     let mut ctx = ScmpFilterContext::new(default_action).map_err(err)?;
     // no_new_privs is decided by the spec, not by libseccomp.
     ctx.set_ctl_nnp(false).map_err(err)?;
+    // Syscall numbers as a binary tree instead of a chain of compares. Same decisions,
+    // but the kernel checks each new filter by running it once per syscall number
+    // (its allow-cache): with Docker's ~350 rules in a chain that made loading the
+    // filter take ~1.1 ms on the way to `execve`; the tree takes ~0.4 ms, and every
+    // syscall the container makes walks a few compares instead of hundreds.
+    // libseccomp older than 2.5 has no such level: the chain is as good, only slower.
+    let _ = ctx.set_ctl_optimize(2);
 
     let native = ScmpArch::native();
     let mut arches: Vec<String> = strings(p.get("architectures"));
@@ -580,5 +587,127 @@ mod tests {
         assert!(bpf_len(&with, "with") > bpf_len(&without, "without"));
         assert!(compile("{", &[]).is_err());
         assert!(compile(r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#, &[]).is_err());
+    }
+
+    /// Runs a classic BPF seccomp program on one `seccomp_data` (x86-64 byte order).
+    fn run_bpf(prog: &Program, nr: u32, arch: u32, args: &[u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&nr.to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            data[16 + i * 8..24 + i * 8].copy_from_slice(&a.to_le_bytes());
+        }
+        let (mut a, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
+        loop {
+            let i = prog.0[pc];
+            pc += 1;
+            let k = i.k;
+            let src = if i.code & 0x08 != 0 { x } else { k };
+            match i.code & 0x07 {
+                0x00 => {
+                    a = match i.code & 0xe0 {
+                        0x20 => {
+                            u32::from_le_bytes(data[k as usize..k as usize + 4].try_into().unwrap())
+                        }
+                        0x60 => mem[k as usize],
+                        0x00 => k,
+                        other => panic!("ld mode {other:#x}"),
+                    }
+                }
+                0x01 => {
+                    x = if i.code & 0xe0 == 0x60 {
+                        mem[k as usize]
+                    } else {
+                        k
+                    }
+                }
+                0x02 => mem[k as usize] = a,
+                0x03 => mem[k as usize] = x,
+                0x04 => {
+                    a = match i.code & 0xf0 {
+                        0x00 => a.wrapping_add(src),
+                        0x10 => a.wrapping_sub(src),
+                        0x50 => a & src,
+                        0x40 => a | src,
+                        0x60 => a << src,
+                        0x70 => a >> src,
+                        other => panic!("alu op {other:#x}"),
+                    }
+                }
+                0x05 => {
+                    let taken = match i.code & 0xf0 {
+                        0x00 => {
+                            pc += k as usize;
+                            continue;
+                        }
+                        0x10 => a == src,
+                        0x20 => a > src,
+                        0x30 => a >= src,
+                        0x40 => a & src != 0,
+                        other => panic!("jmp op {other:#x}"),
+                    };
+                    pc += if taken { i.jt } else { i.jf } as usize;
+                }
+                0x06 => return if i.code & 0x18 == 0x10 { a } else { k },
+                0x07 => {
+                    if i.code & 0xf8 == 0x00 {
+                        x = a
+                    } else {
+                        a = x
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+
+    #[test]
+    fn tree_layout_decides_like_the_chain() {
+        let Ok(text) = std::fs::read_to_string(PROFILE) else {
+            return;
+        };
+        let caps = crate::defaults::default_capabilities();
+        let tree = Program::from_context(&compile(&text, &caps).unwrap()).unwrap();
+        let mut chain_ctx = compile(&text, &caps).unwrap();
+        chain_ctx.set_ctl_optimize(1).unwrap();
+        let chain = Program::from_context(&chain_ctx).unwrap();
+        let words = |p: &Program| -> Vec<(u16, u8, u8, u32)> {
+            p.0.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+        };
+        assert_ne!(
+            words(&tree),
+            words(&chain),
+            "the filter is laid out as a tree"
+        );
+        const X86_64: u32 = 0xc000_003e;
+        const I386: u32 = 0x4000_0003;
+        let arg_sets: [[u64; 6]; 5] = [
+            [0; 6],
+            [8, 0, 0, 0, 0, 0],
+            [0xffff_ffff, 1, 2, 3, 4, 5],
+            [0x7e02_0000, 0x10, 0, 0, 0, 0],
+            [u64::MAX, u64::MAX, 0, 0, 0, 0],
+        ];
+        let mut allowed = 0;
+        for arch in [X86_64, I386, 0x1234] {
+            for nr in (0..480u32).chain((0..480).map(|n| n | 0x4000_0000)) {
+                for args in &arg_sets {
+                    let t = run_bpf(&tree, nr, arch, args);
+                    assert_eq!(
+                        t,
+                        run_bpf(&chain, nr, arch, args),
+                        "nr {nr} arch {arch:#x} {args:?}"
+                    );
+                    allowed += (t == libc::SECCOMP_RET_ALLOW) as u32;
+                }
+            }
+        }
+        // getpid (39) is allowed and kexec_load (246) refused with EPERM on x86-64.
+        assert_eq!(run_bpf(&tree, 39, X86_64, &[0; 6]), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(
+            run_bpf(&tree, 246, X86_64, &[0; 6]),
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32
+        );
+        assert!(allowed > 1000);
     }
 }
