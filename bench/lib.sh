@@ -10,8 +10,7 @@
 bench_init() {
   cd "$(dirname "${BASH_SOURCE[0]}")/.."
   scripts/deps.sh bench
-  cargo build --release --locked --bins >/dev/null
-  bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
+  bin=$(scripts/build-release.sh)
   work=$(mktemp -d /tmp/berth-bench-XXXX)
   # Unique per run, so two benchmarks (or another helper's) never share cgroups.
   tag="${BENCH_NAME}-${work##*-}"

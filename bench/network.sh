@@ -15,8 +15,7 @@ cd "$(dirname "$0")/.."
 MB="${MB:-1000}"
 RUNS="${RUNS:-5}"
 scripts/deps.sh bench
-cargo build --release --locked --bins >/dev/null
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release"
+bin=$(scripts/build-release.sh)
 
 work=$(mktemp -d /tmp/berth-netbench-XXXX)
 bsock="$work/berth.sock"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Berth needs. `deps.sh build` for building and running,
+# Installs the Debian packages Berth needs. `deps.sh build` for building and running
+# (libc6-dev and libseccomp-dev also give the static archives of the release build),
 # `deps.sh test` adds what the test suite uses, `deps.sh bench` adds docker.io,
 # hyperfine and debootstrap (bench/pull.sh's base image) for side-by-side benchmarks.
 # Idempotent: skips apt when all are present.
 set -euo pipefail
-build=(pkg-config libseccomp-dev iproute2 iptables ca-certificates)
+build=(pkg-config libc6-dev libseccomp-dev iproute2 iptables ca-certificates)
 test=(busybox-static procps jq docker-registry apache2-utils openssl rsyslog docker-compose zstd curl skopeo)
 bench=(docker.io hyperfine debootstrap)
 want=("${build[@]}")

@@ -10,8 +10,7 @@ if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (rustup or Debian's cargo) first" >&2
   exit 1
 fi
-cargo build --release --locked --bins
-out="${CARGO_TARGET_DIR:-target}/release"
+out=$(scripts/build-release.sh)
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 $sudo_cmd install -d "$PREFIX/bin"
