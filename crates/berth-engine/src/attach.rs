@@ -11,11 +11,10 @@
 
 use crate::error::{EngineError, Result};
 use crate::logs::frame;
-use crate::{lock, shimctl, Ctr, Engine};
+use crate::{lock, shimctl, Engine};
 use berth_logfile::{ReadOptions, Stream};
 use berth_types::shim::{STREAM_STDERR, STREAM_STDOUT};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
@@ -128,14 +127,6 @@ impl Engine {
         }
         self.container_event(&rec, "attach", &[]);
         Ok(AttachStream { conn: theirs, tty })
-    }
-
-    /// Connects a pending attach client to the shim (start sequence step 4).
-    pub(crate) async fn connect_pending(&self, ctr: &Arc<Ctr>, p: Pending) {
-        match shimctl::attach(&ctr.socket, p.stdin, p.stdout, p.stderr).await {
-            Ok(conn) => splice(p.end, conn),
-            Err(e) => eprintln!("berth-engine: attach to {} failed: {e}", ctr.id),
-        }
     }
 }
 

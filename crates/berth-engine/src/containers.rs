@@ -675,7 +675,14 @@ impl Engine {
         let run = ctr.paths.run.clone();
         let socket = ctr.socket.clone();
         let trash = self.cfg.data_root.join(TRASH_DIR);
+        let cgroup = self.cgroups.clone().map(|h| (h, self.cgroup_rel(snap)));
         let res = tokio::task::spawn_blocking(move || {
+            // Normally the shim removed it; after a shim died, processes may be left
+            // in it. Here, not in a blocking task of its own: one hand-off to the
+            // blocking pool instead of two on the way to `wait condition=removed`.
+            if let Some((h, rel)) = cgroup {
+                crate::monitor::end_cgroup(&h, &rel);
+            }
             let _ = std::fs::remove_file(&socket);
             let _ = std::fs::remove_dir_all(&run);
             // One rename takes the directory out of `containers/` (the id and name are
@@ -707,8 +714,6 @@ impl Engine {
             lock(&ctr.rec).state.dead = true;
             return Err(e);
         }
-        // Normally the shim removed it; after a shim died, processes may be left in it.
-        self.end_cgroup(snap).await;
         self.net_release(&ctr.id).await;
         self.containers
             .write()

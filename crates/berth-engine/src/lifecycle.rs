@@ -356,8 +356,15 @@ impl Engine {
             ctr.shim_up.store(true, Ordering::SeqCst);
             std::mem::take(&mut *lock(&ctr.pending))
         };
+        // Their requests go out now and their answers are read once `start` is sent:
+        // the shim serves connections in the order they were made, so they are
+        // attached before the process runs, without a round trip each before `start`.
+        let mut attaching = Vec::new();
         for pa in pending {
-            self.connect_pending(ctr, pa).await;
+            match shimctl::attach_send(&ctr.socket, pa.stdin, pa.stdout, pa.stderr).await {
+                Ok(conn) => attaching.push((pa.end, conn)),
+                Err(e) => eprintln!("berth-engine: attach to {} failed: {e}", ctr.id),
+            }
         }
 
         // `wait` goes with `start` on one connection, which then belongs to the exit
@@ -365,13 +372,22 @@ impl Engine {
         // the exit at once and skips the fsync of `exit.json` that only matters when
         // nobody is listening (a short-lived process otherwise exits before the
         // monitor connects).
-        let started = async {
+        let sent = async {
             let mut conn = shimctl::connect(&ctr.socket).await?;
             shimctl::send_all(&mut conn, &[Request::Start, Request::Wait]).await?;
-            let reply = shimctl::read_reply(&mut conn).await?;
-            Ok::<_, EngineError>((reply, conn))
+            Ok::<_, EngineError>(conn)
         }
         .await;
+        for (end, conn) in attaching {
+            match shimctl::attach_finish(conn).await {
+                Ok(conn) => crate::attach::splice(end, conn),
+                Err(e) => eprintln!("berth-engine: attach to {} failed: {e}", ctr.id),
+            }
+        }
+        let started = match sent {
+            Ok(mut conn) => shimctl::read_reply(&mut conn).await.map(|r| (r, conn)),
+            Err(e) => Err(e),
+        };
         let waiting = match started {
             Ok((r, conn)) if r.ok => conn,
             Ok((r, _)) => {

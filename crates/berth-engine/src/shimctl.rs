@@ -172,6 +172,18 @@ pub async fn request(socket: &Path, req: &Request) -> Result<Reply> {
 
 /// A connection turned into the attach stream of the chosen stdio.
 pub async fn attach(socket: &Path, stdin: bool, stdout: bool, stderr: bool) -> Result<UnixStream> {
+    attach_finish(attach_send(socket, stdin, stdout, stderr).await?).await
+}
+
+/// First half of [`attach`]: connects and sends the request, without waiting for the
+/// reply. The shim serves its connections in the order they were made, so a `start`
+/// sent on a connection made after this one finds this client attached.
+pub async fn attach_send(
+    socket: &Path,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> Result<UnixStream> {
     let mut c = connect(socket).await?;
     send(
         &mut c,
@@ -182,6 +194,11 @@ pub async fn attach(socket: &Path, stdin: bool, stdout: bool, stderr: bool) -> R
         },
     )
     .await?;
+    Ok(c)
+}
+
+/// Second half of [`attach`]: the shim's answer; the stream follows on `c`.
+pub async fn attach_finish(mut c: UnixStream) -> Result<UnixStream> {
     let r = read_reply(&mut c).await?;
     if !r.ok {
         return Err(EngineError::internal(r.error));
