@@ -133,10 +133,14 @@ compare exec-true "$B exec bench-exec true" "$D exec bench-exec true"
 berth run -d --name bench-mem busybox sleep 100000 >/dev/null
 [ "$have_docker" = 1 ] && dk run -d --name bench-mem busybox sleep 100000 >/dev/null
 pss() { awk '/^Private_(Clean|Dirty)/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
-bshim=$(cat "$work"/run/c/*/shim.pid 2>/dev/null | head -n1)
+shims=("$work"/run/c/*/shim.pid)
+bshim=$(cat "${shims[0]}")
 mem="memory per container         berth-shim $(pss "$bshim") kB private"
 if [ "$have_docker" = 1 ]; then
-  dshim=$(for p in $(ours); do grep -q containerd-shim "/proc/$p/comm" 2>/dev/null && echo "$p"; done | head -n1)
+  dshim=""
+  for p in $(ours); do
+    grep -q containerd-shim "/proc/$p/comm" 2>/dev/null && { dshim=$p; break; }
+  done
   [ -n "$dshim" ] && mem+="   containerd-shim $(pss "$dshim") kB private"
 fi
 echo "$mem" >>"$results"
