@@ -208,6 +208,7 @@ impl Engine {
             tty,
             stdin_fd: None,
             reply_at_pid: false,
+            exit_reply_first: false,
             task: Task::Exec(spec),
         };
         let cfg_path = dir.join(format!("{}.json", ex.id));

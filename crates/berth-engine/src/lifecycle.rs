@@ -305,6 +305,7 @@ impl Engine {
             // Networks are attached through the spare namespace's descriptor, or not at
             // all: nothing here needs the process's own namespaces before `start`.
             reply_at_pid: spare.is_some() || !self.net_attaches(&rec),
+            exit_reply_first: hc.auto_remove,
             task: Task::Container(spec),
         };
         // Rewritten before every start: no need to survive a crash of the machine.

@@ -607,26 +607,12 @@ impl Server {
         // exit: a waiting engine records the exit durably itself, and the fsync (ms on
         // a busy disk) would hold up its answer and every `run --rm`.
         let engine_waits = self.clients.iter().any(|c| c.mode == Mode::Waiting);
-        let write = if engine_waits {
-            sys::write_replace_nosync
-        } else {
-            sys::write_atomic
-        };
-        match serde_json::to_vec(&exit) {
-            Ok(json) => {
-                if let Err(e) = write(std::path::Path::new(&self.cfg.exit_file), &json) {
-                    crate::diag(&format!("writing {}: {e}", self.cfg.exit_file));
-                }
-            }
-            Err(e) => crate::diag(&format!("encoding the exit status: {e}")),
-        }
-        // Socket and cgroup go before anyone hears of the exit: a restart may reuse both.
-        // Connections already made still get served during the grace period.
-        self.accept();
-        self.listener = None;
-        let _ = std::fs::remove_file(&self.socket_path);
-        if matches!(self.cfg.task, Task::Container(_)) {
-            cgroup::destroy(&self.cfg.task);
+        self.write_exit_file(&exit, engine_waits);
+        // Socket and cgroup go before anyone hears of the exit, as a restart may reuse
+        // both; unless nothing will start this container again (`exit_reply_first`).
+        let reply_first = self.cfg.exit_reply_first && engine_waits;
+        if !reply_first {
+            self.close_down();
         }
         self.exit_recorded = true;
         let reply = self.state_reply();
@@ -646,7 +632,38 @@ impl Server {
                 c.flush();
             }
         }
+        if reply_first {
+            self.close_down();
+        }
         self.deadline = Some(Instant::now() + FLUSH_GRACE);
+    }
+
+    /// Writes `exit.json` (durably only when no engine waits for the exit).
+    fn write_exit_file(&self, exit: &ExitStatus, engine_waits: bool) {
+        let write = if engine_waits {
+            sys::write_replace_nosync
+        } else {
+            sys::write_atomic
+        };
+        match serde_json::to_vec(exit) {
+            Ok(json) => {
+                if let Err(e) = write(std::path::Path::new(&self.cfg.exit_file), &json) {
+                    crate::diag(&format!("writing {}: {e}", self.cfg.exit_file));
+                }
+            }
+            Err(e) => crate::diag(&format!("encoding the exit status: {e}")),
+        }
+    }
+
+    /// Stops accepting and removes the control socket and the container's cgroup.
+    /// Connections already made are still served during the grace period.
+    fn close_down(&mut self) {
+        self.accept();
+        self.listener = None;
+        let _ = std::fs::remove_file(&self.socket_path);
+        if matches!(self.cfg.task, Task::Container(_)) {
+            cgroup::destroy(&self.cfg.task);
+        }
     }
 }
 

@@ -31,6 +31,10 @@ fn container_output_log_exit_and_cgroup_removal() {
     assert_eq!(String::from_utf8(err).unwrap(), "err1\n");
     let w: berth_types::shim::Reply = serde_json::from_str(&read_line(&mut waiter)).unwrap();
     assert_eq!(w.exit.unwrap().exit_code, 3);
+    // By default the socket and the cgroup are gone before the exit is told: a restart
+    // may make them again.
+    assert!(!shim.socket().exists(), "socket removed before the wait reply");
+    assert!(!b.cgroup_exists(), "cgroup removed before the wait reply");
     assert_eq!(shim.wait_exit(T), 0);
     assert_eq!(shim.exit_status().exit_code, 3);
     assert!(!shim.exit_status().oom_killed);
@@ -439,4 +443,24 @@ fn container_setup_failure_after_an_early_reply_answers_start() {
     assert_eq!(shim.wait_exit(T), 1);
     assert!(!shim.socket().exists());
     assert!(!b.cgroup_exists(), "a failed create leaves no cgroup");
+}
+
+#[test]
+fn container_exit_reply_first_answers_wait_then_cleans_up() {
+    let b = Bundle::new("replyfirst");
+    let spec = b.spec(&["sh", "-c", "exit 5"]);
+    let Some(mut shim) = container_shim(&b, spec, |c| c.exit_reply_first = true) else {
+        return;
+    };
+    assert!(shim.reply.ok, "{:?}", shim.reply);
+    let mut waiter = connect(shim.socket());
+    waiter.write_all(b"{\"op\":\"wait\"}\n").unwrap();
+    assert!(shim.request(&Request::Start).ok);
+    let w: berth_types::shim::Reply = serde_json::from_str(&read_line(&mut waiter)).unwrap();
+    assert_eq!(w.exit.unwrap().exit_code, 5);
+    // The exit record is on disk before the answer, in either mode.
+    assert_eq!(shim.exit_status().exit_code, 5);
+    assert_eq!(shim.wait_exit(T), 0);
+    assert!(!shim.socket().exists(), "socket removed after the reply");
+    assert!(!b.cgroup_exists(), "cgroup removed after the reply");
 }

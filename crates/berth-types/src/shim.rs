@@ -49,6 +49,11 @@ pub struct ShimConfig {
     /// process's namespaces before `start` (its network namespace may not be in place
     /// at the reply).
     pub reply_at_pid: bool,
+    /// At the exit, answer `wait` before removing the control socket and the cgroup,
+    /// not after (`exit.json` is written first either way). For a container removed at its exit
+    /// (`--rm`): nothing starts it again, so no new shim can meet the old socket or
+    /// cgroup, and the engine's `wait` (and the user's `run --rm`) returns sooner.
+    pub exit_reply_first: bool,
     pub task: Task,
 }
 
