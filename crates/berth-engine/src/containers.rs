@@ -693,9 +693,7 @@ impl Engine {
                 let _ = std::fs::create_dir_all(&trash);
                 let to = trash.join(name);
                 if std::fs::rename(&dir, &to).is_ok() {
-                    std::thread::spawn(move || {
-                        let _ = std::fs::remove_dir_all(&to);
-                    });
+                    crate::janitor::delete_later(to);
                     return Ok(());
                 }
             }

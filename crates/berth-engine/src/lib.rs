@@ -90,6 +90,7 @@ pub mod filters;
 mod fsops;
 mod health;
 mod images;
+mod janitor;
 mod lifecycle;
 mod logs;
 pub mod metrics;

@@ -28,9 +28,7 @@ impl Engine {
         // Directories of removed containers whose background deletion did not finish.
         let trash = cfg.data_root.join(crate::containers::TRASH_DIR);
         if trash.exists() {
-            std::thread::spawn(move || {
-                let _ = std::fs::remove_dir_all(&trash);
-            });
+            crate::janitor::delete_later(trash);
         }
         let img_root = cfg.data_root.join("image");
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&img_root)).await??;

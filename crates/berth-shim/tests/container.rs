@@ -33,7 +33,10 @@ fn container_output_log_exit_and_cgroup_removal() {
     assert_eq!(w.exit.unwrap().exit_code, 3);
     // By default the socket and the cgroup are gone before the exit is told: a restart
     // may make them again.
-    assert!(!shim.socket().exists(), "socket removed before the wait reply");
+    assert!(
+        !shim.socket().exists(),
+        "socket removed before the wait reply"
+    );
     assert!(!b.cgroup_exists(), "cgroup removed before the wait reply");
     assert_eq!(shim.wait_exit(T), 0);
     assert_eq!(shim.exit_status().exit_code, 3);
