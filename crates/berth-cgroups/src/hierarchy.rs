@@ -8,6 +8,7 @@
 //! v1 plus a `unified` v2 directory means hybrid.
 
 use crate::error::CgroupError;
+use berth_types::spec::CgroupMounts;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -182,6 +183,34 @@ impl Hierarchy {
     pub(crate) fn is_fake(&self) -> bool {
         self.fake
     }
+
+    /// The mounts, to hand to another process (the runtime in a shim) that would
+    /// otherwise [`detect`](Hierarchy::detect) them again. Not for fake trees.
+    pub fn to_mounts(&self) -> Option<CgroupMounts> {
+        if self.fake {
+            return None;
+        }
+        let s = |p: &Path| p.display().to_string();
+        Some(CgroupMounts {
+            root: s(&self.root),
+            v1: self.v1.iter().map(|(k, v)| (k.clone(), s(v))).collect(),
+            unified: self.unified.as_deref().map(s),
+        })
+    }
+
+    /// The hierarchies described by [`to_mounts`](Hierarchy::to_mounts).
+    pub fn from_mounts(m: &CgroupMounts) -> Result<Hierarchy, CgroupError> {
+        let v1 =
+            m.v1.iter()
+                .map(|(k, v)| (k.clone(), PathBuf::from(v)))
+                .collect();
+        Self::from_parts(
+            PathBuf::from(&m.root),
+            v1,
+            m.unified.as_ref().map(PathBuf::from),
+            false,
+        )
+    }
 }
 
 /// v1 controllers and the v2 mount from mountinfo text. Only mounts below `root` count,
@@ -295,6 +324,34 @@ mod tests {
             unified.as_deref(),
             Some(Path::new("/sys/fs/cgroup/unified"))
         );
+    }
+
+    #[test]
+    fn mounts_handed_over_give_the_same_hierarchies() {
+        let root = PathBuf::from("/sys/fs/cgroup");
+        let (v1, unified) = parse_mountinfo(HYBRID, &root);
+        let h = Hierarchy::from_parts(root.clone(), v1, unified, false).unwrap();
+        let m = h.to_mounts().unwrap();
+        assert_eq!(m.v1["cpuacct"], "/sys/fs/cgroup/cpu,cpuacct");
+        let back = Hierarchy::from_mounts(&m).unwrap();
+        assert_eq!(back.mode(), Mode::Hybrid);
+        assert_eq!(back.root(), h.root());
+        assert_eq!(back.unified(), h.unified());
+        assert!(back.v1_controllers().eq(h.v1_controllers()));
+        // Pure v2: the unified tree is the root.
+        let v2 = Hierarchy::from_mounts(&CgroupMounts {
+            root: "/sys/fs/cgroup".into(),
+            v1: Default::default(),
+            unified: Some("/sys/fs/cgroup".into()),
+        })
+        .unwrap();
+        assert_eq!(v2.mode(), Mode::V2);
+        // Nothing mounted is an error, as with detection.
+        assert!(Hierarchy::from_mounts(&CgroupMounts::default()).is_err());
+        // A fake tree is never handed over: its writes differ.
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("cgroup.controllers"), "cpu\n").unwrap();
+        assert!(Hierarchy::at(d.path()).unwrap().to_mounts().is_none());
     }
 
     #[test]

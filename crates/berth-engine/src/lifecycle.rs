@@ -283,6 +283,7 @@ impl Engine {
                 resolv_conf_path: p.resolv_conf().display().to_string(),
                 seccomp_profile,
                 cgroup_path: self.cgroup_rel(&rec),
+                cgroup_mounts: self.cgroups.as_ref().and_then(|h| h.to_mounts()),
                 namespaces,
                 mounts: volume_mounts,
             },

@@ -481,6 +481,8 @@ pub struct SpecInputs {
     /// Seccomp profile path to use (already resolved from the security options), or None.
     pub seccomp_profile: Option<String>,
     pub cgroup_path: String,
+    /// The host's cgroup mounts as the engine found them (passed on to the runtime).
+    pub cgroup_mounts: Option<berth_types::spec::CgroupMounts>,
     pub namespaces: Namespaces,
     /// The container's mounts as resolved at create and activated at start (volumes.rs);
     /// `None` derives them from the host config (records made before mounts were resolved).
@@ -600,6 +602,7 @@ pub fn build_spec(rec: &ContainerRecord, inp: SpecInputs) -> Result<ContainerSpe
         cgroup: CgroupSpec {
             path: inp.cgroup_path,
             resources: resources(hc),
+            mounts: inp.cgroup_mounts,
         },
         sysctls: hc.sysctls.clone().unwrap_or_default(),
         init: hc.init.unwrap_or(false),

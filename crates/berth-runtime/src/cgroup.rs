@@ -37,6 +37,15 @@ fn cg_err(step: &str) -> impl FnOnce(berth_cgroups::CgroupError) -> RuntimeError
     move |e| RuntimeError::Other(format!("{step}: {e}"))
 }
 
+/// The host's cgroup hierarchies: as the engine handed them over in the spec, else
+/// found in the mount table.
+pub fn hierarchy(spec: &ContainerSpec) -> Result<Hierarchy, berth_cgroups::CgroupError> {
+    match &spec.cgroup.mounts {
+        Some(m) => Hierarchy::from_mounts(m),
+        None => Hierarchy::detect(),
+    }
+}
+
 /// Create the container's cgroup, apply its limits and its device rules. `None` when
 /// the spec has no cgroup path.
 pub fn create(spec: &ContainerSpec) -> Result<Option<Joined>, RuntimeError> {
@@ -44,7 +53,7 @@ pub fn create(spec: &ContainerSpec) -> Result<Option<Joined>, RuntimeError> {
     if rel.is_empty() {
         return Ok(None);
     }
-    let hierarchy = Hierarchy::detect().map_err(cg_err("detecting cgroup hierarchy"))?;
+    let hierarchy = hierarchy(spec).map_err(cg_err("detecting cgroup hierarchy"))?;
     let cgroup = Cgroup::create(&hierarchy, rel).map_err(cg_err("creating cgroup"))?;
     let mut resources = spec.cgroup.resources.clone();
     let pending_pids = resources.pids_limit.take();

@@ -52,6 +52,7 @@ mod sys;
 mod testutil;
 mod user;
 
+pub use cgroup::hierarchy as cgroup_hierarchy;
 pub use defaults::{
     default_capabilities, default_masked_paths, default_readonly_paths, DEFAULT_PATH,
 };

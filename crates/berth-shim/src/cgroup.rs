@@ -5,23 +5,24 @@
 use crate::sys;
 use berth_cgroups::{Cgroup, Hierarchy};
 use berth_types::shim::Task;
+use berth_types::spec::ContainerSpec;
 
-/// The container's cgroup path, for a container task with one.
-fn container_cgroup(task: &Task) -> Option<&str> {
+/// The container's spec, for a container task with a cgroup.
+fn container_cgroup(task: &Task) -> Option<&ContainerSpec> {
     match task {
-        Task::Container(spec) if !spec.cgroup.path.is_empty() => Some(&spec.cgroup.path),
+        Task::Container(spec) if !spec.cgroup.path.is_empty() => Some(spec),
         _ => None,
     }
 }
 
-fn open(rel: &str) -> Option<Cgroup> {
-    // Detected once: the exit reads the OOM counter and removes the cgroup right
-    // after each other, and each detection parses the mount table.
+fn open(spec: &ContainerSpec) -> Option<Cgroup> {
+    // Found once: the exit reads the OOM counter and removes the cgroup right after
+    // each other (from the spec's mounts, or by parsing the mount table).
     static HIERARCHY: std::sync::OnceLock<Option<Hierarchy>> = std::sync::OnceLock::new();
     let h = HIERARCHY
-        .get_or_init(|| Hierarchy::detect().ok())
+        .get_or_init(|| berth_runtime::cgroup_hierarchy(spec).ok())
         .as_ref()?;
-    Cgroup::open(h, rel).ok()
+    Cgroup::open(h, &spec.cgroup.path).ok()
 }
 
 /// Did the kernel's OOM killer kill a process of the container?

@@ -189,6 +189,22 @@ pub struct CgroupSpec {
     /// e.g. `berth/<id>`. The runtime creates it and moves the container into it.
     pub path: String,
     pub resources: Resources,
+    /// Where the host mounts its cgroup hierarchies, as the engine found them at its
+    /// start; `None`: the runtime reads the mount table itself. Reading it took
+    /// ~0.2 ms in each container's start and again at its exit.
+    pub mounts: Option<CgroupMounts>,
+}
+
+/// The host's cgroup mounts (see `berth_cgroups::Hierarchy`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CgroupMounts {
+    /// Where the hierarchies were found (`/sys/fs/cgroup`).
+    pub root: String,
+    /// v1 controller name → mount directory (co-mounted controllers share one).
+    pub v1: BTreeMap<String, String>,
+    /// The v2 tree: the root itself on a pure v2 host, `<root>/unified` on a hybrid one.
+    pub unified: Option<String>,
 }
 
 /// Limits as `docker run`/`docker update` take them. None = not set (kernel default).
