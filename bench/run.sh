@@ -10,10 +10,10 @@
 #
 # Starts its own berthd and dockerd on private sockets, data and exec roots and removes
 # everything on exit, even on failure or Ctrl-C: both daemons, containerd and its
-# shims, mounts, cgroups, the docker0 bridge. dockerd runs with --iptables=false and
-# --ip-forward=false so it leaves the host's firewall and forwarding alone (neither
-# touches the per-container path of `run --rm true`: no ports are published). No
-# container traffic leaves the machine: the benchmarks run `true`.
+# shims, mounts, cgroups, berthd's bridge and docker0. Both daemons run with
+# --iptables=false and --ip-forward=false so they leave the host's firewall and
+# forwarding alone (neither touches the per-container path of `run --rm true`: no ports
+# are published). No container traffic leaves the machine: the benchmarks run `true`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-30}"
@@ -58,6 +58,7 @@ cleanup() {
   for c in /sys/fs/cgroup/*/berth-bench /sys/fs/cgroup/*/docker-bench; do
     [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null
   done
+  [ -n "${bbridge:-}" ] && ip link del "$bbridge" 2>/dev/null
   # dockerd leaves its bridge behind; remove it only if it was not there before.
   if [ "$had_docker0" = 0 ] && ip link show docker0 >/dev/null 2>&1; then
     ip link del docker0 2>/dev/null
@@ -78,8 +79,13 @@ done
 
 # Berth.
 echo '{}' >"$work/none.json"
+# Its own bridge, and like dockerd below no firewall or forwarding changes: no NAT
+# rule may let a container out, and nothing is left behind.
+bbridge="brun${work##*-}"
 "$bin/berthd" -H "unix://$bsock" --data-root "$work/data" --exec-root "$work/run" \
-  --cgroup-parent berth-bench --config-file "$work/none.json" >"$work/berthd.log" 2>&1 &
+  --cgroup-parent berth-bench --config-file "$work/none.json" \
+  --bridge "$bbridge" --bip 10.231.251.1/24 --iptables=false --ip-forward=false \
+  >"$work/berthd.log" 2>&1 &
 echo $! >"$work/berthd.pid"
 berth() { "$bin/berth" -H "unix://$bsock" "$@"; }
 for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
