@@ -66,6 +66,22 @@ fn print_reply(reply: &Reply) {
 }
 
 /// Report a failure to start on stdout (and in shim.log), and return exit status 1.
+/// Writes `pid_file`, then prints the ok reply with `pid` and puts /dev/null over
+/// stdout. Nothing is printed when the pid file cannot be written.
+fn announce_pid(cfg: &ShimConfig, pid: i32) -> std::io::Result<()> {
+    if !cfg.pid_file.is_empty() {
+        sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())?;
+    }
+    print_reply(&Reply {
+        pid: Some(pid),
+        ..Reply::ok()
+    });
+    if let Err(e) = sys::devnull_over(1) {
+        diag(&format!("closing stdout: {e}"));
+    }
+    Ok(())
+}
+
 fn fail(msg: String, exit_code: Option<i32>) -> i32 {
     diag(&msg);
     print_reply(&Reply {
@@ -154,21 +170,9 @@ fn run(config_path: &Path) -> i32 {
         if !early || announced {
             return;
         }
-        if !cfg.pid_file.is_empty()
-            && sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
-                .is_err()
-        {
-            // Reported by the usual path once creation returns.
-            return;
-        }
-        print_reply(&Reply {
-            pid: Some(pid),
-            ..Reply::ok()
-        });
-        if let Err(e) = sys::devnull_over(1) {
-            diag(&format!("closing stdout: {e}"));
-        }
-        announced = true;
+        // A pid file that cannot be written is reported by the usual path once
+        // creation returns.
+        announced = announce_pid(&cfg, pid).is_ok();
     };
     let created = launch::create(&cfg.task, stdio, &mut announce);
     let mut launched = match created {
@@ -247,25 +251,14 @@ fn run(config_path: &Path) -> i32 {
         },
     };
     if !announced {
-        if !cfg.pid_file.is_empty() {
-            if let Err(e) =
-                sys::write_replace_nosync(Path::new(&cfg.pid_file), pid.to_string().as_bytes())
-            {
-                let _ = std::fs::remove_file(&cfg.socket);
-                return abandon(
-                    format!("writing {}: {e}", cfg.pid_file),
-                    &cfg,
-                    launched,
-                    None,
-                );
-            }
-        }
-        print_reply(&Reply {
-            pid: Some(pid),
-            ..Reply::ok()
-        });
-        if let Err(e) = sys::devnull_over(1) {
-            diag(&format!("closing stdout: {e}"));
+        if let Err(e) = announce_pid(&cfg, pid) {
+            let _ = std::fs::remove_file(&cfg.socket);
+            return abandon(
+                format!("writing {}: {e}", cfg.pid_file),
+                &cfg,
+                launched,
+                None,
+            );
         }
     }
 
